@@ -1,0 +1,35 @@
+"""zspace: train convolutional AEs and VAEs on images and map their latent space.
+
+The top-level names are imported lazily, so that processes which only decode images (the cache workers) do
+not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "DataConfig": "zspace.config",
+    "ModelConfig": "zspace.config",
+    "RunConfig": "zspace.config",
+    "TrainConfig": "zspace.config",
+    "load_config": "zspace.config",
+    "Run": "zspace.runs",
+    "load_run": "zspace.runs",
+    "load_dataset": "zspace.data",
+    "Latents": "zspace.embedding",
+    "embed": "zspace.embedding",
+    "load_latents": "zspace.embedding",
+    "train_run": "zspace.api",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zspace' has no attribute {name!r}")

@@ -1,0 +1,86 @@
+"""The friendly layer: one call per CLI command, chaining config -> data -> model -> run folder -> training.
+
+Everything is validated before anything is written, so bad input never leaves a half-written run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from zspace import runs
+from zspace.config import RunConfig
+from zspace.data import Dataset, Progress, image_shape, load_dataset
+from zspace.errors import ConfigError, DataError
+from zspace.models import LatentModel, build_model
+from zspace.training import StepInfo, Trainer, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill in what the config leaves to the data: image size and channels, an absolute data path."""
+    size, channels = image_shape(cfg.data)
+    m = cfg.model
+    for key, given, actual in (("image_size", m.image_size, size), ("channels", m.channels, channels)):
+        if given not in (0, actual):
+            raise ConfigError(f"model.{key} is {given} but the data gives {actual}; leave it unset (0)")
+    path = str(Path(cfg.data.path).expanduser().resolve()) if cfg.data.path else None
+    data = dataclasses.replace(cfg.data, image_size=size, path=path)
+    return dataclasses.replace(cfg, data=data, model=dataclasses.replace(m, image_size=size, channels=channels))
+
+
+def seeded_model(cfg: RunConfig) -> LatentModel:
+    """The model of ``cfg`` with weights drawn from ``train.seed``."""
+    torch.manual_seed(cfg.train.seed)
+    return build_model(cfg.model)
+
+
+def check_data(data: Dataset, cfg: RunConfig) -> None:
+    """The loaded images must have the shape the model was built for."""
+    want = (cfg.model.image_size, cfg.model.image_size, cfg.model.channels)
+    if not data.is_image or tuple(data.image_shape) != want:
+        got = data.image_shape if data.is_image else f"tabular {data.x.shape}"
+        raise DataError(f"dataset {data.name!r} at {data.source.get('path')} has shape {got}, the model wants {want}")
+
+
+def data_reference(data: Dataset) -> dict:
+    """What a run folder records about its data."""
+    return {"name": data.name, "n": len(data), "n_train": int(len(data.indices("train"))),
+            "n_test": int(len(data.indices("test"))), "shape": list(data.x.shape[1:]), **data.source}  # fmt: skip
+
+
+def train_run(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> Path:
+    """Train the run ``cfg`` describes (or continue it with ``resume``); returns the run folder."""
+    cfg = resolve(cfg)
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    model = seeded_model(cfg)
+    if resume:
+        runs.check_resumable(cfg)
+    data = load_dataset(cfg.data, progress=progress)
+    check_data(data, cfg)
+    if resume:
+        run_dir = Path(cfg.out_dir) / cfg.name
+        runs.save_config(run_dir, cfg)
+    else:
+        run_dir = runs.create_run(cfg, data_reference(data), device=device, overwrite=overwrite)
+    trainer = Trainer(model, data, cfg, run_dir, device)
+    trainer.on_step, trainer.on_epoch = on_step, on_epoch
+    if resume:
+        trainer.resume()
+    trainer.fit()
+    return run_dir

@@ -1,0 +1,157 @@
+"""Safe, atomic weight and checkpoint files (safetensors: loading never executes code from the file).
+
+A checkpoint is one safetensors file holding the model (``model/...``), the Adam state (``optim/...``) and the
+RNG states (``rng/...``), with the training progress as JSON in its metadata. Every write goes to a temporary
+file in the same folder, is fsynced, and replaces the old file with ``os.replace``: a kill during a save leaves
+the last good file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from zspace.errors import CheckpointError
+
+WEIGHTS_FORMAT = "zspace-weights-1"
+CHECKPOINT_FORMAT = "zspace-checkpoint-1"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {}) or {}
+    except (SafetensorError, ValueError, UnicodeDecodeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"weights file {path} is truncated or corrupt ({msg})") from None
+    return tensors, metadata
+
+
+def _state_tensors(module: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    return {prefix + k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load ``state`` into ``module``, naming the first key or shape that does not fit."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    if missing or extra:
+        what = f"lacks {missing[0]!r}" if missing else f"has an unknown tensor {extra[0]!r}"
+        raise CheckpointError(f"weights in {source} are of another architecture: the file {what}")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"weights in {source} are of another architecture: {k!r} is {tuple(state[k].shape)} in the "
+                f"file but {tuple(v.shape)} in the model"
+            )
+    module.load_state_dict(state)
+
+
+def save_weights(path: Path, model: nn.Module, metadata: dict[str, Any] | None = None) -> None:
+    """Atomically write the model's weights (and buffers) as safetensors."""
+    meta = {"format": WEIGHTS_FORMAT, **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
+    atomic_write_bytes(Path(path), st_save(_state_tensors(model), metadata=meta))
+
+
+def load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load weights written by :func:`save_weights` into ``model``; returns their metadata."""
+    tensors, meta = _read_safetensors(path)
+    load_into(model, tensors, Path(path))
+    return {k: json.loads(v) for k, v in meta.items() if k != "format"}
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = optimizer.state_dict()
+    tensors = {
+        f"optim/{idx}/{name}": (t if torch.is_tensor(t) else torch.tensor(t)).detach().cpu().contiguous()
+        for idx, state in sd["state"].items()
+        for name, t in state.items()
+    }
+    return tensors, sd["param_groups"]
+
+
+def _optimizer_state(tensors: dict[str, torch.Tensor], groups: list[dict]) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, t in tensors.items():
+        _, idx, name = key.split("/", 2)
+        state.setdefault(int(idx), {})[name] = t
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
+) -> None:
+    """Atomically write model, optimizer and RNG states plus the JSON-able ``progress`` dict."""
+    tensors = _state_tensors(model, "model/")
+    opt_tensors, groups = _optimizer_tensors(optimizer)
+    tensors.update(opt_tensors)
+    tensors["rng/cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = s
+    meta = {"format": CHECKPOINT_FORMAT, "progress": json.dumps(progress), "param_groups": json.dumps(groups)}
+    atomic_write_bytes(Path(path), st_save(tensors, metadata=meta))
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore model, optimizer and RNG states from :func:`save_checkpoint`; returns the progress dict."""
+    tensors, meta = _read_safetensors(path)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a zspace checkpoint (format {meta.get('format')!r})")
+    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "optim": {}, "rng": {}}
+    for key, t in tensors.items():
+        head, _, rest = key.partition("/")
+        parts[head][rest if head == "model" else key] = t
+    load_into(model, parts["model"], Path(path))
+    try:
+        optimizer.load_state_dict(_optimizer_state(parts["optim"], json.loads(meta["param_groups"])))
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"optimizer state in {path} does not fit the model: {e}") from None
+    torch.set_rng_state(parts["rng"]["rng/cpu"])
+    cuda_keys = sorted((k for k in parts["rng"] if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+    cuda_states = [parts["rng"][k] for k in cuda_keys]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return json.loads(meta["progress"])

@@ -1,0 +1,205 @@
+"""The ``zspace`` command line: it only parses arguments, wires progress bars and chains library calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from zspace.errors import TrainingDiverged, ZSpaceError
+
+log = logging.getLogger("zspace")
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not tear progress bars apart."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _setup_logging(verbosity: int) -> None:
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
+@contextmanager
+def _bar(desc: str, quiet: bool) -> Iterator:
+    """A progress callback ``(done, total)`` drawing one tqdm bar."""
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="img", leave=False, disable=quiet, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    sets = list(args.set or [])
+    for flag, key in (("data", "data.path"), ("name", "name"), ("out_dir", "out_dir"), ("epochs", "train.epochs"),
+                      ("device", "train.device")):  # fmt: skip
+        value = getattr(args, flag, None)
+        if value is not None:
+            sets.append(f"{key}={json.dumps(value)}")
+    if getattr(args, "strict", False):
+        sets.append("data.strict=true")
+    return sets
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from zspace.api import train_run
+    from zspace.config import load_config
+
+    cfg = load_config(args.config, _overrides(args))
+    steps = None
+
+    def on_step(info) -> None:  # noqa: ANN001
+        nonlocal steps
+        if steps is None or info.step == 0 or steps.total != info.steps_per_epoch:
+            if steps is not None:
+                steps.close()
+            steps = tqdm(total=info.steps_per_epoch, initial=info.step, desc=f"epoch {info.epoch + 1}",
+                         unit="step", leave=False, disable=args.quiet, file=sys.stderr)  # fmt: skip
+        steps.update(1)
+        steps.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
+
+    try:
+        with _bar("caching images", args.quiet) as progress:
+            run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress,
+                                on_step=on_step)  # fmt: skip
+    finally:
+        if steps is not None:
+            steps.close()
+    log.info("run folder: %s", run_dir)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from zspace.api import check_data, data_reference
+    from zspace.data import load_dataset
+    from zspace.embedding import embed
+    from zspace.runs import load_run
+    from zspace.training import resolve_device
+
+    device = resolve_device(args.device)
+    run = load_run(args.run, device=device)
+    data_cfg = run.config.data
+    if args.data is not None:
+        data_cfg.path = str(Path(args.data).expanduser().resolve())
+    with _bar("caching images", args.quiet) as progress:
+        data = load_dataset(data_cfg, progress=progress)
+    check_data(data, run.config)
+    out = Path(args.out) if args.out else run.path / "latents" / args.split
+    with _bar("encoding", args.quiet) as progress:
+        latents = embed(run.model, data, out, split=args.split, batch_size=args.batch_size, device=device,
+                        eps_factor=args.eps_factor, seed=args.seed, progress=progress,
+                        meta={"run": str(run.path.resolve()), "data": data_reference(data)})  # fmt: skip
+    log.info("wrote %d latents of dimension %d to %s", len(latents), latents.z.shape[1], out)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from zspace.api import resolve, seeded_model
+    from zspace.config import load_config
+    from zspace.summary import format_table, layer_table
+
+    cfg = resolve(load_config(args.config, _overrides(args)))
+    model = seeded_model(cfg)
+    counts = model.param_counts()
+    if args.json:
+        m = cfg.model
+        print(json.dumps({**counts, "kind": m.kind, "z_dim": m.z_dim,
+                          "input_shape": [m.image_size, m.image_size, m.channels]}))  # fmt: skip
+    else:
+        print(f"{cfg.name}: {cfg.model.kind}, input {cfg.model.image_size}x{cfg.model.image_size}x"
+              f"{cfg.model.channels}, z_dim {cfg.model.z_dim}")  # fmt: skip
+        print(format_table(layer_table(model), counts))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from zspace.demo import run_demo
+
+    index = run_demo(out_dir=args.out_dir, epochs=args.epochs, overwrite=True)
+    log.info("report: %s", index)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zspace", description="Train AEs/VAEs on images and map their latent space.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the model a TOML config describes")
+    t.add_argument("config", help="TOML config (see configs/)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. model.z_dim=32")
+    t.add_argument("--data", help="data path (same as --set data.path=...)")
+    t.add_argument("--name", help="run name (folder under out_dir)")
+    t.add_argument("--out-dir", help="parent folder of run folders (default runs)")
+    t.add_argument("--epochs", type=int, help="number of epochs")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
+    t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("embed", help="encode a dataset with a trained run into a latents folder")
+    e.add_argument("run", help="run folder")
+    e.add_argument("--data", help="data path (default: the run's)")
+    e.add_argument("--split", choices=("train", "test", "all"), default="all")
+    e.add_argument("--out", help="latents folder (default RUN/latents/SPLIT)")
+    e.add_argument("--batch-size", type=int, default=512)
+    e.add_argument("--eps-factor", type=float, help="VAE: scale of eps at inference (post XIV)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the VAE's eps")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_embed)
+
+    s = sub.add_parser("summary", help="per-layer table and parameter counts of a config's model")
+    s.add_argument("config")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.add_argument("--json", action="store_true", help="print the counts as JSON")
+    s.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("demo", help="train a small VAE on the bundled digits and write a report")
+    d.add_argument("--out-dir", default="runs", help="parent folder of the demo run (default runs)")
+    d.add_argument("--epochs", type=int, help="epochs (default: the demo config's)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(-1 if args.quiet else args.verbose)
+    try:
+        return args.func(args)
+    except ZSpaceError as e:
+        print(f"zspace: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"zspace: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zspace: interrupted; a run continues from its last checkpoint with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Autoencoder: the conv encoder body and one Dense head give z directly (the AE of post XIII)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zspace.config import ModelConfig
+from zspace.models.base import Encoding, LatentModel
+from zspace.models.conv import ConvEncoder
+
+
+class AEEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.body = ConvEncoder(cfg)
+        self.z = nn.Linear(self.body.out_features, cfg.z_dim)
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
+        return Encoding(z=self.z(self.body(x)))  # (B, z_dim)
+
+
+class AE(LatentModel):
+    """Deterministic autoencoder; trained with the reconstruction loss only."""
+
+    kind = "ae"
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg, AEEncoder(cfg))

@@ -1,0 +1,62 @@
+"""What every latent model returns, and the shared AE/VAE skeleton (encoder -> z -> decoder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from zspace.config import ModelConfig
+from zspace.models.conv import ConvDecoder
+
+
+@dataclass
+class Encoding:
+    """Encoder outputs for a batch: ``z`` (B, z_dim); ``mu`` and ``logvar`` (B, z_dim) for a VAE, else None."""
+
+    z: torch.Tensor
+    mu: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
+
+
+@dataclass
+class ModelOutput:
+    """A forward pass: the encoding and the decoder's ``logits`` (B, C, H, W); ``x_hat`` is their sigmoid."""
+
+    encoding: Encoding
+    logits: torch.Tensor
+
+    @property
+    def x_hat(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+
+class LatentModel(nn.Module):
+    """An ``encoder`` module returning an :class:`Encoding` and a :class:`ConvDecoder`."""
+
+    kind: str = ""
+
+    def __init__(self, cfg: ModelConfig, encoder: nn.Module):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.decoder = ConvDecoder(cfg)
+
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
+        """Encode images (B, C, H, W) in [0, 1]."""
+        return self.encoder(x, generator=generator)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode z (B, z_dim) to images (B, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> ModelOutput:
+        encoding = self.encoder(x, generator=generator)
+        return ModelOutput(encoding, self.decoder(encoding.z))
+
+    def param_counts(self) -> dict[str, int]:
+        """Trainable parameters of the encoder (with its heads), the decoder and the whole model."""
+        enc = sum(p.numel() for p in self.encoder.parameters())
+        dec = sum(p.numel() for p in self.decoder.parameters())
+        return {"encoder_params": enc, "decoder_params": dec, "total_params": enc + dec}

@@ -1,0 +1,57 @@
+"""Variational autoencoder with the series' sampling layer (Kingma & Welling, "Auto-Encoding Variational Bayes").
+
+z = mu + exp(logvar / 2) * eps * eps_factor, eps ~ N(0, I). Components with |eps| >= eps_clip are scaled back to
+eps_clip * sign(eps): without it one run of the series jumped at epoch 22 to a z distribution centred at R = 66.
+``eps_factor`` can be changed on a trained model (post XIV: variational parameters changed at inference).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zspace.config import ModelConfig
+from zspace.models.base import Encoding, LatentModel
+from zspace.models.conv import ConvEncoder
+
+
+def sample_eps(
+    shape: torch.Size, like: torch.Tensor, clip: float | None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Standard normal noise, clipped to [-clip, clip] when ``clip`` is set."""
+    eps = torch.randn(shape, device=like.device, dtype=like.dtype, generator=generator)
+    return eps if clip is None else eps.clamp(-clip, clip)
+
+
+class VAEEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.body = ConvEncoder(cfg)
+        self.mu = nn.Linear(self.body.out_features, cfg.z_dim)
+        self.logvar = nn.Linear(self.body.out_features, cfg.z_dim)
+        self.eps_clip = cfg.eps_clip
+        self.eps_factor = cfg.eps_factor
+
+    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
+        h = self.body(x)
+        mu, logvar = self.mu(h), self.logvar(h)  # (B, z_dim) each
+        eps = sample_eps(mu.shape, mu, self.eps_clip, generator)
+        z = mu + torch.exp(0.5 * logvar) * eps * self.eps_factor
+        return Encoding(z=z, mu=mu, logvar=logvar)
+
+
+class VAE(LatentModel):
+    """VAE of the series; ``eps_factor`` is a plain attribute, changeable at inference."""
+
+    kind = "vae"
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg, VAEEncoder(cfg))
+
+    @property
+    def eps_factor(self) -> float:
+        return self.encoder.eps_factor
+
+    @eps_factor.setter
+    def eps_factor(self, value: float) -> None:
+        self.encoder.eps_factor = float(value)
