@@ -24,4 +24,4 @@ def build_model(cfg: ModelConfig) -> LatentModel:
     return MODELS[cfg.kind](cfg)
 
 
-__all__ = ["MODELS", "AE", "VAE", "Encoding", "LatentModel", "ModelOutput", "build_model", "conv_sizes"]
+__all__ = ["AE", "MODELS", "VAE", "Encoding", "LatentModel", "ModelOutput", "build_model", "conv_sizes"]
