@@ -50,8 +50,14 @@ def check_data(data: Dataset, cfg: RunConfig) -> None:
 
 def data_reference(data: Dataset) -> dict:
     """What a run folder records about its data."""
-    return {"name": data.name, "n": len(data), "n_train": int(len(data.indices("train"))),
-            "n_test": int(len(data.indices("test"))), "shape": list(data.x.shape[1:]), **data.source}  # fmt: skip
+    return {
+        "name": data.name,
+        "n": len(data),
+        "n_train": len(data.indices("train")),
+        "n_test": len(data.indices("test")),
+        "shape": list(data.x.shape[1:]),
+        **data.source,
+    }
 
 
 def train_run(

@@ -120,9 +120,7 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], groups: list[dict]) -> di
     return {"state": state, "param_groups": groups}
 
 
-def save_checkpoint(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
-) -> None:
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, progress: dict[str, Any]) -> None:
     """Atomically write model, optimizer and RNG states plus the JSON-able ``progress`` dict."""
     tensors = _state_tensors(model, "model/")
     opt_tensors, groups = _optimizer_tensors(optimizer)

@@ -35,11 +35,25 @@ from zspace.models import LatentModel, build_model
 CONFIG, ENVIRONMENT, DATA, HISTORY = "config.json", "environment.json", "data.json", "history.csv"
 WEIGHTS, CHECKPOINT = "model.safetensors", "checkpoint.safetensors"
 HISTORY_FIELDS = (
-    "epoch", "total", "reconstruction", "weighted_kl", "kl",
-    "test_total", "test_reconstruction", "test_kl", "images_per_s", "seconds",
-)  # fmt: skip
+    "epoch",
+    "total",
+    "reconstruction",
+    "weighted_kl",
+    "kl",
+    "test_total",
+    "test_reconstruction",
+    "test_kl",
+    "images_per_s",
+    "seconds",
+)
 # Keys that may differ between a run's saved config and the config it is resumed with.
-RESUMABLE_CHANGES = ("train.epochs", "train.device", "train.threads", "train.checkpoint_every", "data.workers")
+RESUMABLE_CHANGES = (
+    "train.epochs",
+    "train.device",
+    "train.threads",
+    "train.checkpoint_every",
+    "data.workers",
+)
 
 
 def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -134,8 +148,9 @@ def read_history(path: Path) -> list[dict[str, float]]:
     if not file.is_file():
         return []
     with file.open() as f:
-        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
-                for row in csv.DictReader(f)]  # fmt: skip
+        return [
+            {k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()} for row in csv.DictReader(f)
+        ]
 
 
 @dataclass

@@ -90,16 +90,25 @@ def iter_batches(x: np.ndarray, rows: np.ndarray, batch_size: int, start: int = 
             yield pending.result()
 
 
+_PARTS = ("total", "reconstruction", "kl", "weighted_kl")
+
+
+def loss_values(parts: LossParts) -> dict[str, float]:
+    """The loss parts as floats, with a single device sync."""
+    values = torch.stack([getattr(parts, k).detach().float() for k in _PARTS]).tolist()
+    return dict(zip(_PARTS, values, strict=True))
+
+
 class _Sums:
     """Image-weighted running sums of the loss parts within an epoch."""
 
     def __init__(self, state: dict[str, float] | None = None):
         self.s = dict(state or {"n": 0, "total": 0.0, "reconstruction": 0.0, "kl": 0.0, "weighted_kl": 0.0})
 
-    def add(self, parts: LossParts, n: int) -> None:
+    def add(self, values: dict[str, float], n: int) -> None:
         self.s["n"] += n
-        for k in ("total", "reconstruction", "kl", "weighted_kl"):
-            self.s[k] += float(getattr(parts, k)) * n
+        for k in _PARTS:
+            self.s[k] += values[k] * n
 
     def means(self) -> dict[str, float]:
         n = max(self.s["n"], 1)
@@ -119,8 +128,8 @@ def evaluate(
         xb = to_tensor(batch, device)
         with _autocast(cfg, device):
             out = model(xb, generator=gen)
-        sums.add(compute_loss(out, xb, kl_weight=cfg.model.kl_weight, reconstruction=cfg.model.reconstruction),
-                 len(batch))  # fmt: skip
+        parts = compute_loss(out, xb, kl_weight=cfg.model.kl_weight, reconstruction=cfg.model.reconstruction)
+        sums.add(loss_values(parts), len(batch))
     model.train(was_training)
     return sums.means()
 
@@ -141,7 +150,13 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_rows) / cfg.train.batch_size)
         self.model.to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
-        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "history": [], "partial": None}
+        self.progress: dict[str, Any] = {
+            "epoch": 0,
+            "step": 0,
+            "global_step": 0,
+            "history": [],
+            "partial": None,
+        }
         self.on_step: Callable[[StepInfo], None] | None = None
         self.on_epoch: Callable[[dict[str, float]], None] | None = None
 
@@ -149,8 +164,12 @@ class Trainer:
         """Restore model, optimizer, RNG and progress from the run's checkpoint."""
         self.progress = load_checkpoint(self.run_dir / runs.CHECKPOINT, self.model, self.optimizer)
         runs.write_history(self.run_dir, self.progress["history"])
-        log.info("resuming %s at epoch %d, step %d", self.run_dir, self.progress["epoch"] + 1,
-                 self.progress["step"])  # fmt: skip
+        log.info(
+            "resuming %s at epoch %d, step %d",
+            self.run_dir,
+            self.progress["epoch"] + 1,
+            self.progress["step"],
+        )
 
     def fit(self) -> list[dict[str, float]]:
         """Train until ``train.epochs``; returns the history (one dict per epoch)."""
@@ -166,17 +185,22 @@ class Trainer:
         self.model.train()
         t0, n_now = time.perf_counter(), 0
         for step, batch in enumerate(iter_batches(self.data.x, rows, tc.batch_size, start_step), start_step):
-            parts = self._step(batch, epoch, step)
-            sums.add(parts, len(batch))
+            values = self._step(batch, epoch, step)
+            sums.add(values, len(batch))
             n_now += len(batch)
             p["global_step"] += 1
             if self.on_step:
-                self.on_step(StepInfo(epoch, step, self.steps_per_epoch, float(parts.total)))
+                self.on_step(StepInfo(epoch, step, self.steps_per_epoch, values["total"]))
             if tc.checkpoint_every and p["global_step"] % tc.checkpoint_every == 0 and step + 1 < self.steps_per_epoch:
                 p.update(epoch=epoch, step=step + 1, partial=sums.s)
                 self._save()
         seconds = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, **sums.means(), "images_per_s": n_now / max(seconds, 1e-9), "seconds": seconds}
+        row = {
+            "epoch": epoch + 1,
+            **sums.means(),
+            "images_per_s": n_now / max(seconds, 1e-9),
+            "seconds": seconds,
+        }
         if len(self.test_rows):
             test = evaluate(self.model, self.data.x, self.test_rows, self.cfg, self.device, epoch)
             row.update(test_total=test["total"], test_reconstruction=test["reconstruction"], test_kl=test["kl"])
@@ -187,17 +211,18 @@ class Trainer:
         if self.on_epoch:
             self.on_epoch(row)
 
-    def _step(self, batch: np.ndarray, epoch: int, step: int) -> LossParts:
+    def _step(self, batch: np.ndarray, epoch: int, step: int) -> dict[str, float]:
         x = to_tensor(batch, self.device)  # (B, C, H, W)
         with _autocast(self.cfg, self.device):
             out = self.model(x)
         parts = compute_loss(out, x, kl_weight=self.cfg.model.kl_weight, reconstruction=self.cfg.model.reconstruction)
-        if not torch.isfinite(parts.total):
-            raise TrainingDiverged(self._diverged_message(float(parts.total), epoch, step))
+        values = loss_values(parts)
+        if not math.isfinite(values["total"]):
+            raise TrainingDiverged(self._diverged_message(values["total"], epoch, step))
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         self.optimizer.step()
-        return parts
+        return values
 
     def _diverged_message(self, value: float, epoch: int, step: int) -> str:
         where = f"non-finite loss ({value}) at epoch {epoch + 1}, step {step + 1} of {self.steps_per_epoch}"
