@@ -53,8 +53,13 @@ def _bar(desc: str, quiet: bool) -> Iterator:
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     sets = list(args.set or [])
-    for flag, key in (("data", "data.path"), ("name", "name"), ("out_dir", "out_dir"), ("epochs", "train.epochs"),
-                      ("device", "train.device")):  # fmt: skip
+    for flag, key in (
+        ("data", "data.path"),
+        ("name", "name"),
+        ("out_dir", "out_dir"),
+        ("epochs", "train.epochs"),
+        ("device", "train.device"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             sets.append(f"{key}={json.dumps(value)}")
@@ -70,20 +75,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, _overrides(args))
     steps = None
 
-    def on_step(info) -> None:  # noqa: ANN001
+    def on_step(info) -> None:
         nonlocal steps
         if steps is None or info.step == 0 or steps.total != info.steps_per_epoch:
             if steps is not None:
                 steps.close()
-            steps = tqdm(total=info.steps_per_epoch, initial=info.step, desc=f"epoch {info.epoch + 1}",
-                         unit="step", leave=False, disable=args.quiet, file=sys.stderr)  # fmt: skip
+            steps = tqdm(
+                total=info.steps_per_epoch,
+                initial=info.step,
+                desc=f"epoch {info.epoch + 1}",
+                unit="step",
+                leave=False,
+                disable=args.quiet,
+                file=sys.stderr,
+            )
         steps.update(1)
         steps.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
 
     try:
         with _bar("caching images", args.quiet) as progress:
-            run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress,
-                                on_step=on_step)  # fmt: skip
+            run_dir = train_run(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress, on_step=on_step)
     finally:
         if steps is not None:
             steps.close()
@@ -108,9 +119,18 @@ def cmd_embed(args: argparse.Namespace) -> int:
     check_data(data, run.config)
     out = Path(args.out) if args.out else run.path / "latents" / args.split
     with _bar("encoding", args.quiet) as progress:
-        latents = embed(run.model, data, out, split=args.split, batch_size=args.batch_size, device=device,
-                        eps_factor=args.eps_factor, seed=args.seed, progress=progress,
-                        meta={"run": str(run.path.resolve()), "data": data_reference(data)})  # fmt: skip
+        latents = embed(
+            run.model,
+            data,
+            out,
+            split=args.split,
+            batch_size=args.batch_size,
+            device=device,
+            eps_factor=args.eps_factor,
+            seed=args.seed,
+            progress=progress,
+            meta={"run": str(run.path.resolve()), "data": data_reference(data)},
+        )
     log.info("wrote %d latents of dimension %d to %s", len(latents), latents.z.shape[1], out)
     return 0
 
@@ -125,11 +145,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
     counts = model.param_counts()
     if args.json:
         m = cfg.model
-        print(json.dumps({**counts, "kind": m.kind, "z_dim": m.z_dim,
-                          "input_shape": [m.image_size, m.image_size, m.channels]}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    **counts,
+                    "kind": m.kind,
+                    "z_dim": m.z_dim,
+                    "input_shape": [m.image_size, m.image_size, m.channels],
+                }
+            )
+        )
     else:
-        print(f"{cfg.name}: {cfg.model.kind}, input {cfg.model.image_size}x{cfg.model.image_size}x"
-              f"{cfg.model.channels}, z_dim {cfg.model.z_dim}")  # fmt: skip
+        print(
+            f"{cfg.name}: {cfg.model.kind}, input {cfg.model.image_size}x{cfg.model.image_size}x"
+            f"{cfg.model.channels}, z_dim {cfg.model.z_dim}"
+        )
         print(format_table(layer_table(model), counts))
     return 0
 

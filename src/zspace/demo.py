@@ -51,17 +51,24 @@ def write_demo_page(run: Run) -> Path:
     """Write the figures and ``index.html`` into the run folder; returns the page's path."""
     figures = {
         "curves.png": (training_curves(run.history), "Loss per image and epoch (train and held-out test)."),
-        "reconstructions.png": (reconstruction_grid(*reconstructions(run)),
-                                "Held-out test digits and their reconstructions (decoded from mu)."),
-        "samples.png": (image_grid(samples(run)), "Digits decoded from z ~ N(0, I): points that are not data."),
-    }  # fmt: skip
+        "reconstructions.png": (
+            reconstruction_grid(*reconstructions(run)),
+            "Held-out test digits and their reconstructions (decoded from mu).",
+        ),
+        "samples.png": (
+            image_grid(samples(run)),
+            "Digits decoded from z ~ N(0, I): points that are not data.",
+        ),
+    }
     for name, (fig, _) in figures.items():
         fig.savefig(run.path / name, dpi=110)
     last = run.history[-1]
     m = run.config.model
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4f}</td></tr>" for k, v in last.items())
-    body = "".join(f'<figure><img src="{n}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
-                   for n, (_, c) in figures.items())  # fmt: skip
+    body = "".join(
+        f'<figure><img src="{n}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for n, (_, c) in figures.items()
+    )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>zspace demo: {run.config.name}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}img{{max-width:100%}}
 td,th{{padding:2px 10px;text-align:left}}figure{{margin:1.5em 0}}</style></head><body>

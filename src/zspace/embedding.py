@@ -52,9 +52,14 @@ class Latents:
 
 @torch.no_grad()
 def encode_batches(
-    model: LatentModel, x: np.ndarray, rows: np.ndarray, *, batch_size: int = 512,
-    device: torch.device | str = "cpu", seed: int = 0,
-) -> Iterator[dict[str, np.ndarray]]:  # fmt: skip
+    model: LatentModel,
+    x: np.ndarray,
+    rows: np.ndarray,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
     """Encode ``x[rows]`` in order, one dict of (B, z_dim) float32 arrays (``z`` [, ``mu``, ``logvar``]) a batch."""
     device = torch.device(device)
     model.eval().to(device)
@@ -66,10 +71,18 @@ def encode_batches(
 
 
 def embed(
-    model: LatentModel, data: Dataset, out: str | Path, *, split: str = "all", batch_size: int = 512,
-    device: torch.device | str = "cpu", eps_factor: float | None = None, seed: int = 0,
-    meta: dict[str, Any] | None = None, progress: Progress | None = None,
-) -> Latents:  # fmt: skip
+    model: LatentModel,
+    data: Dataset,
+    out: str | Path,
+    *,
+    split: str = "all",
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    eps_factor: float | None = None,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Latents:
     """Encode the ``split`` of ``data`` and write a latents folder at ``out`` (replaced atomically)."""
     if not data.is_image:
         raise DataError(f"dataset {data.name!r} is tabular; only image datasets can be embedded")
@@ -84,9 +97,18 @@ def embed(
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         _write(model, data, rows, tmp, batch_size=batch_size, device=device, seed=seed, progress=progress)
-        info = {"split": split, "n": len(rows), "z_dim": model.cfg.z_dim, "kind": model.kind, "seed": seed,
-                "eps_factor": getattr(model, "eps_factor", None), "dataset": data.name,
-                "label_names": data.label_names, "attribute_names": data.attribute_names, **(meta or {})}  # fmt: skip
+        info = {
+            "split": split,
+            "n": len(rows),
+            "z_dim": model.cfg.z_dim,
+            "kind": model.kind,
+            "seed": seed,
+            "eps_factor": getattr(model, "eps_factor", None),
+            "dataset": data.name,
+            "label_names": data.label_names,
+            "attribute_names": data.attribute_names,
+            **(meta or {}),
+        }
         (tmp / "meta.json").write_text(json.dumps(info, indent=2, default=list) + "\n")
         _replace_dir(tmp, out)
     except BaseException:
@@ -98,8 +120,9 @@ def embed(
     return load_latents(out)
 
 
-def _write(model: LatentModel, data: Dataset, rows: np.ndarray, tmp: Path, *, progress: Progress | None,
-           **kw: Any) -> None:  # fmt: skip
+def _write(
+    model: LatentModel, data: Dataset, rows: np.ndarray, tmp: Path, *, progress: Progress | None, **kw: Any
+) -> None:
     n, z_dim = len(rows), model.cfg.z_dim
     names = ARRAYS if model.kind == "vae" else ("z",)
     maps = {k: np.lib.format.open_memmap(tmp / f"{k}.npy", "w+", np.float32, (n, z_dim)) for k in names}
@@ -149,8 +172,16 @@ def load_latents(path: str | Path) -> Latents:
 
     meta_file = path / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    latents = Latents(z=arr("z"), index=arr("index"), mu=arr("mu"), logvar=arr("logvar"), labels=arr("labels"),
-                      attributes=arr("attributes"), meta=meta, path=path)  # fmt: skip
+    latents = Latents(
+        z=arr("z"),
+        index=arr("index"),
+        mu=arr("mu"),
+        logvar=arr("logvar"),
+        labels=arr("labels"),
+        attributes=arr("attributes"),
+        meta=meta,
+        path=path,
+    )
     if latents.index is None or len(latents.index) != len(latents.z):
         raise DataError(f"latents folder {path} is inconsistent: index.npy is missing or differs from z in length")
     return latents

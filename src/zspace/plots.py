@@ -13,8 +13,12 @@ def training_curves(history: list[dict[str, float]]) -> Figure:
     fig = Figure(figsize=(10, 3.2), layout="constrained")
     axes = fig.subplots(1, 3)
     epochs = [r["epoch"] for r in history]
-    for ax, key, title in zip(axes, ("total", "reconstruction", "weighted_kl"),
-                              ("total loss / image", "reconstruction / image", "kl_weight * KL / image")):  # fmt: skip
+    for ax, key, title in zip(
+        axes,
+        ("total", "reconstruction", "weighted_kl"),
+        ("total loss / image", "reconstruction / image", "kl_weight * KL / image"),
+        strict=True,
+    ):
         ax.plot(epochs, [r[key] for r in history], "o-", ms=3, label="train")
         test_key = {"total": "test_total", "reconstruction": "test_reconstruction"}.get(key)
         if test_key and any(np.isfinite(r.get(test_key, np.nan)) for r in history):
@@ -35,8 +39,13 @@ def image_grid(images: np.ndarray, *, ncols: int = 10, title: str = "", labels: 
         ax.set_axis_off()
         if i < n:
             img = np.clip(images[i], 0, 1)
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")  # fmt: skip
+            ax.imshow(
+                img[..., 0] if img.shape[-1] == 1 else img,
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
             if labels:
                 ax.set_title(labels[i], fontsize=7)
     if title:

@@ -25,9 +25,11 @@ def layer_table(model: LatentModel) -> list[LayerRow]:
     hooks = []
     for name, module in model.named_modules():
         if name and not list(module.children()):
+
             def hook(mod: nn.Module, _inp: object, out: torch.Tensor, name: str = name) -> None:
                 params = sum(p.numel() for p in mod.parameters())
                 rows.append(LayerRow(name, type(mod).__name__, tuple(out.shape[1:]), params))
+
             hooks.append(module.register_forward_hook(hook))
     cfg = model.cfg
     was_training = model.training
@@ -44,7 +46,7 @@ def layer_table(model: LatentModel) -> list[LayerRow]:
 def format_table(rows: list[LayerRow], counts: dict[str, int]) -> str:
     """Plain-text table plus the encoder/decoder parameter counts."""
     lines = [f"{'layer':<32} {'type':<16} {'output shape':<18} {'params':>12}", "-" * 81]
-    lines += [f"{r.name:<32} {r.kind:<16} {str(r.output_shape):<18} {r.params:>12,}" for r in rows]
+    lines += [f"{r.name:<32} {r.kind:<16} {r.output_shape!s:<18} {r.params:>12,}" for r in rows]
     lines += ["-" * 81]
     lines += [f"{k.replace('_', ' '):<68} {v:>12,}" for k, v in counts.items()]
     return "\n".join(lines)
