@@ -89,7 +89,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build and validate a config from nested dicts; unknown keys are a :class:`ConfigError`."""
-        cfg = _build(cls, d, "")
+        cfg = from_mapping(cls, d)
         validate(cfg)
         return cfg
 
@@ -112,14 +112,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """
     d: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            d = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-        d.setdefault("name", path.stem)
+        d = load_toml(path)
+        d.setdefault("name", Path(path).stem)
     for item in overrides:
         key, value = parse_override(item)
         set_key(d, key, value)
@@ -148,7 +142,19 @@ def set_key(d: dict[str, Any], key: str, value: Any) -> None:
     d[last] = value
 
 
-def _build(cls: type, d: Any, prefix: str) -> Any:
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; a missing or invalid file is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def from_mapping(cls: type, d: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` (nested dataclasses too) from dicts, checking keys and value types."""
     if not isinstance(d, dict):
         raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {d!r}")
     hints = typing.get_type_hints(cls)
@@ -162,7 +168,7 @@ def _build(cls: type, d: Any, prefix: str) -> Any:
     for name, value in d.items():
         key = prefix + name
         if dataclasses.is_dataclass(hints[name]):
-            kwargs[name] = _build(hints[name], value, key + ".")
+            kwargs[name] = from_mapping(hints[name], value, key + ".")
         else:
             kwargs[name] = _coerce(hints[name], value, key)
     return cls(**kwargs)

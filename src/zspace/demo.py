@@ -17,7 +17,7 @@ import torch
 from zspace.api import train_run
 from zspace.config import load_config
 from zspace.data import load_dataset
-from zspace.plots import image_grid, reconstruction_grid, training_curves
+from zspace.figures.training import image_grid, reconstruction_grid, training_curves
 from zspace.runs import Run, load_run
 
 log = logging.getLogger(__name__)

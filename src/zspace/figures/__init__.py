@@ -1,0 +1,1 @@
+"""Plot functions: arrays or analysis results in, a matplotlib Figure out; they never write files."""

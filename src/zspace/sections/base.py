@@ -1,0 +1,98 @@
+"""The contract between an analysis and the report: a :class:`Context` in, a :class:`Section` out.
+
+A section module (``zspace/sections/<key>.py``) defines ``TITLE``, a ``Config`` dataclass (every parameter the
+series varied, a comment on each default) and ``run(ctx, cfg) -> Section``. It calls the computations in
+``zspace.analyses`` and the plot functions in ``zspace.figures``, and writes nothing: the report writes files.
+Defaults that do not fit a small latent space are adapted or skipped with a note, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from zspace.embedding import Latents
+from zspace.errors import ZSpaceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FigureItem:
+    name: str  # file stem, unique within the section, e.g. "radius" -> <section>-radius.png
+    figure: Figure
+    caption: str  # what it shows and the parameters used
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]  # plain numbers and strings
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    key: str  # the analysis name, e.g. "radius"
+    title: str
+    summary: str = ""  # a plain-language paragraph: what the numbers say
+    metrics: dict[str, Any] = field(default_factory=dict)  # JSON-able; metrics.json holds it under ``key``
+    figures: list[FigureItem] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # adaptations and skips, shown in the report
+    skipped: bool = False  # the analysis did not apply at all (say why in ``notes``)
+
+
+@dataclass
+class Context:
+    """What an analysis may use: the latents, and the run (model, config, data) when there is one."""
+
+    latents: Latents
+    run: Any = None  # zspace.runs.Run, or None for a bare latents folder
+    seed: int = 0
+    _dataset: Any = field(default=None, repr=False)
+
+    @property
+    def model(self):
+        """The run's model (eval mode, CPU), or None for a bare latents folder."""
+        return None if self.run is None else self.run.model
+
+    def dataset(self):
+        """The run's dataset (loaded once), or None when there is no run or its data cannot be loaded."""
+        if self._dataset is None and self.run is not None:
+            from zspace.data import load_dataset
+
+            try:
+                self._dataset = load_dataset(self.run.config.data)
+            except ZSpaceError as e:
+                log.warning("the run's data could not be loaded: %s", e)
+                self._dataset = False
+        return self._dataset or None
+
+    def rng(self, salt: int = 0) -> np.random.Generator:
+        """A generator that depends only on the analysis seed and ``salt``."""
+        return np.random.default_rng([self.seed, salt])
+
+    def colors(self, by: str | None = None) -> tuple[np.ndarray, list[str]] | None:
+        """Per-point classes to colour by: ``"label"``, an attribute name, or None for the first available.
+
+        Returns (values (N,) int, names) or None when the latents carry neither labels nor that attribute.
+        Attributes are -1/1 (0 unknown): values 0 = absent, 1 = present, 2 = unknown.
+        """
+        lat = self.latents
+        names = lat.meta.get("attribute_names") or []
+        if by in (None, "label") and lat.labels is not None:
+            label_names = lat.meta.get("label_names") or [str(i) for i in range(int(np.max(lat.labels)) + 1)]
+            return np.asarray(lat.labels), list(label_names)
+        if lat.attributes is not None and names:
+            name = names[0] if by in (None, "label") else by
+            if name not in names:
+                return None
+            col = np.asarray(lat.attributes[:, names.index(name)])
+            return np.where(col > 0, 1, np.where(col < 0, 0, 2)), [f"not {name}", name, "unknown"]
+        return None
