@@ -1,0 +1,407 @@
+"""KMeans inertia against the number of clusters k (the "elbow" curve), two ways, and where it bends, if anywhere.
+
+Two algorithms, one inertia:
+
+- ``"minibatch"``: scikit-learn's ``MiniBatchKMeans`` with the series' settings (n_init 50, max_iter 100, tol 1e-4,
+  mini-batches of 200), as the posts did it.
+- ``"lloyd"``: full Lloyd k-means (faiss). Fitting runs on the first ``fit_dims`` PCA components (when the space has
+  more) and on a sample of ``max_points_per_centroid * k`` points; then every point is labelled and every centre moved
+  to the mean of its points in the full space (one exact Lloyd update on all points).
+
+Inertia is the same function for both: the sum over *all* points of the squared Euclidean distance to the nearest
+centre, in the full space, computed in chunks (several centre sets share one pass over the data).
+
+The elbow is the Kneedle point (Satopää et al. 2011, offline form): on the curve normalised to the unit square, the k
+farthest below the chord from the first to the last point. It is called *pronounced* only when the curve really
+bends there: the slope of log(inertia) against log(k) over [k/2, k] is at least ``min_slope_ratio`` times the slope over
+[k, 2k]. A power law ``k^-a`` (what clusterless data gives: no scale of its own) has ratio 1 everywhere, and the
+series found none on CelebA latents or raw MNIST.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("lloyd", "minibatch")
+CENTRES_PER_PASS = 512  # centre sets are grouped until they hold this many centres: one pass over X for all
+
+
+@dataclass(frozen=True)
+class MiniBatchSettings:
+    """scikit-learn ``MiniBatchKMeans`` parameters; the defaults are the series' elbow settings for MNIST."""
+
+    n_init: int = 50  # initialisations tried per fit (the best on a validation batch is kept)
+    max_iter: int = 100  # passes over the data at most
+    tol: float = 1e-4  # early stop on small centre changes
+    batch_size: int = 200  # points per mini-batch
+
+
+@dataclass(frozen=True)
+class LloydSettings:
+    """faiss k-means parameters."""
+
+    n_iter: int = 20  # Lloyd iterations per fit
+    max_points_per_centroid: int = 256  # fit on a sample of this many points per centre (inertia uses all points)
+    fit_dims: int = 64  # fit in the first fit_dims PCA components when the space has more; 0 = the full space
+
+
+@dataclass
+class Elbow:
+    """Where an inertia curve bends: the Kneedle point and whether the bend is pronounced."""
+
+    k: int | None  # the Kneedle point (None when the curve is too short or flat)
+    pronounced: bool  # the log-log slope drops by at least min_slope_ratio at k
+    slope_ratio: float  # log-log slope before k / slope after k (inf when flat after k)
+    method: str = "kneedle"
+
+    def describe(self) -> str:
+        if self.k is None:
+            return "no elbow (curve too short or flat)"
+        if not self.pronounced:
+            return f"no pronounced elbow (Kneedle point k = {self.k}, log-log slope ratio {self.slope_ratio:.2f})"
+        return f"elbow at k = {self.k} (log-log slope ratio {self.slope_ratio:.2f})"
+
+
+@dataclass
+class ElbowCurve:
+    """Inertia of every fit: ``inertia`` of shape (n_k, restarts), one row per k of ``ks``."""
+
+    algorithm: str
+    ks: np.ndarray
+    inertia: np.ndarray
+    seconds: float
+    elbow: Elbow
+    settings: dict = field(default_factory=dict)
+
+    best = property(lambda self: self.inertia.min(axis=1))  # (n_k,) best of the restarts
+    mean = property(lambda self: self.inertia.mean(axis=1))
+    worst = property(lambda self: self.inertia.max(axis=1))
+
+    def relative_spread(self) -> np.ndarray:
+        """(max - min) / min over the restarts, per k."""
+        return (self.worst - self.best) / np.maximum(self.best, np.finfo(float).tiny)
+
+    def to_metrics(self) -> dict:
+        spread = self.relative_spread()
+        return {
+            "algorithm": self.algorithm,
+            "ks": self.ks.tolist(),
+            "inertia_mean": self.mean.tolist(),
+            "inertia_min": self.best.tolist(),
+            "inertia_max": self.worst.tolist(),
+            "restarts": int(self.inertia.shape[1]),
+            "max_relative_spread": float(spread.max()) if len(spread) else 0.0,
+            "k_max_relative_spread": int(self.ks[spread.argmax()]) if len(spread) else None,
+            "elbow_k": self.elbow.k,
+            "elbow_pronounced": self.elbow.pronounced,
+            "elbow_slope_ratio": float(self.elbow.slope_ratio) if np.isfinite(self.elbow.slope_ratio) else None,
+            "elbow_method": self.elbow.method,
+            "seconds": round(self.seconds, 3),
+            "settings": self.settings,
+        }
+
+
+# --- inertia: one definition for every algorithm ---------------------------------------------------------------
+
+
+def _chunk(X: np.ndarray, start: int, stop: int, shift: np.ndarray) -> np.ndarray:
+    return np.asarray(X[start:stop], dtype=np.float32) - shift
+
+
+def nearest_centres(X: np.ndarray, centres: np.ndarray, *, chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of every point and its squared distance, in chunks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), possibly a read-only memory map.
+    centres : ndarray of shape (n_clusters, n_features).
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int64.
+    sq_dist : ndarray of shape (n_samples,), float64, >= 0.
+    """
+    centres = np.asarray(centres, dtype=np.float32)
+    shift = centres.mean(axis=0)  # distances are shift-invariant; centring keeps float32 cancellation small
+    c = centres - shift
+    c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    labels = np.empty(len(X), dtype=np.int64)
+    sq_dist = np.empty(len(X), dtype=np.float64)
+    for start in range(0, len(X), chunk_size):
+        xb = _chunk(X, start, start + chunk_size, shift)
+        d = c_sq - 2.0 * (xb @ c.T)  # (B, k): squared distance minus |x|^2
+        j = d.argmin(axis=1)
+        best = d[np.arange(len(xb)), j].astype(np.float64) + (xb.astype(np.float64) ** 2).sum(axis=1)
+        labels[start : start + len(xb)] = j
+        sq_dist[start : start + len(xb)] = np.maximum(best, 0.0)
+    return labels, sq_dist
+
+
+def inertia(X: np.ndarray, centres: np.ndarray, *, chunk_size: int = 4096) -> float:
+    """Sum over all points of the squared distance to the nearest centre (``X`` (n, d), ``centres`` (k, d))."""
+    return float(group_inertia(X, [centres], chunk_size=chunk_size)[0])
+
+
+def group_inertia(X: np.ndarray, centre_sets: Sequence[np.ndarray], *, chunk_size: int = 4096) -> np.ndarray:
+    """Inertia of several centre sets in one pass over ``X``: one product with all centres per chunk.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features).
+    centre_sets : sequence of ndarrays of shape (k_i, n_features).
+
+    Returns
+    -------
+    ndarray of shape (len(centre_sets),), float64.
+    """
+    sets = [np.asarray(c, dtype=np.float32) for c in centre_sets]
+    allc = np.concatenate(sets)
+    shift = allc.mean(axis=0)
+    c = allc - shift
+    c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    bounds = np.cumsum([0] + [len(s) for s in sets])
+    totals = np.zeros(len(sets), dtype=np.float64)
+    for start in range(0, len(X), chunk_size):
+        xb = _chunk(X, start, start + chunk_size, shift)
+        x_sq = (xb.astype(np.float64) ** 2).sum(axis=1)
+        d = c_sq - 2.0 * (xb @ c.T)  # (B, sum k_i)
+        for i in range(len(sets)):
+            best = d[:, bounds[i] : bounds[i + 1]].min(axis=1).astype(np.float64) + x_sq
+            totals[i] += np.maximum(best, 0.0).sum()
+    return totals
+
+
+# --- fitting -----------------------------------------------------------------------------------------------
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def pca_basis(X: np.ndarray, n_components: int, *, seed: int = 0, sample: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and the top ``n_components`` principal axes (d, p) of ``X``, from a random sample of rows."""
+    from sklearn.utils.extmath import randomized_svd
+
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
+    xs = np.asarray(X[rows], dtype=np.float32)
+    mean = xs.mean(axis=0)
+    _, _, vt = randomized_svd(xs - mean, n_components, random_state=seed)
+    return mean, np.ascontiguousarray(vt.T, dtype=np.float32)
+
+
+def project(X: np.ndarray, mean: np.ndarray, basis: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
+    """``(X - mean) @ basis`` in chunks: ndarray of shape (n_samples, p), float32."""
+    out = np.empty((len(X), basis.shape[1]), dtype=np.float32)
+    for start in range(0, len(X), chunk_size):
+        out[start : start + chunk_size] = _chunk(X, start, start + chunk_size, mean) @ basis
+    return out
+
+
+def faiss_labels(Y: np.ndarray, k: int, *, seed: int, n_iter: int, max_points_per_centroid: int) -> np.ndarray:
+    """Fit faiss k-means on ``Y`` (n, p) float32 and return the nearest-centre label (n,) of every point.
+
+    Fits on a random sample of ``max_points_per_centroid * k`` points, started from k-means++ centres drawn on a
+    smaller sample (faiss' own start, k random points, often misses well-separated clusters).
+    """
+    import faiss
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.default_rng(seed)
+    m = min(len(Y), max_points_per_centroid * k)
+    sample = Y if m == len(Y) else np.ascontiguousarray(Y[np.sort(rng.choice(len(Y), m, replace=False))])
+    init_rows = rng.choice(m, size=min(m, max(1000, 16 * k)), replace=False)
+    init, _ = kmeans_plusplus(np.asarray(sample[init_rows], dtype=np.float32), k, random_state=seed)
+    km = faiss.Kmeans(Y.shape[1], k, niter=n_iter, seed=seed, max_points_per_centroid=m // k + 1)
+    km.cp.min_points_per_centroid = 1  # small data is fine here; faiss would print a warning otherwise
+    km.train(sample, init_centroids=init)
+    _, idx = km.index.search(Y, 1)
+    return idx[:, 0].astype(np.int64)
+
+
+def cluster_means(
+    X: np.ndarray, label_sets: Sequence[np.ndarray], ks: Sequence[int], *, chunk_size: int = 4096
+) -> list[np.ndarray]:
+    """Full-space mean of every cluster of several labellings, in one pass over ``X``.
+
+    An empty cluster keeps no mean of its own: it gets the mean of all points (it will simply not be nearest).
+    Returns one ndarray of shape (k_i, n_features), float32, per labelling.
+    """
+    offsets = np.cumsum([0, *ks])
+    sums = np.zeros((offsets[-1], X.shape[1]), dtype=np.float64)
+    counts = np.zeros(offsets[-1], dtype=np.float64)
+    for start in range(0, len(X), chunk_size):
+        xb = np.asarray(X[start : start + chunk_size], dtype=np.float32)
+        parts = zip(label_sets, offsets[:-1], strict=True)
+        rows = np.concatenate([lab[start : start + len(xb)] + off for lab, off in parts])
+        cols = np.tile(np.arange(len(xb)), len(label_sets))
+        onehot = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(offsets[-1], len(xb)))
+        sums += onehot @ xb
+        counts += np.bincount(rows, minlength=offsets[-1])
+    overall = sums[: offsets[1]].sum(axis=0) / max(len(X), 1)
+    means = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1.0)[:, None], overall)
+    return [means[a:b].astype(np.float32) for a, b in itertools.pairwise(offsets)]
+
+
+def minibatch_centres(X: np.ndarray, k: int, *, seed: int, settings: MiniBatchSettings) -> np.ndarray:
+    """Centres (k, d) of scikit-learn's ``MiniBatchKMeans`` with the given settings."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    km = MiniBatchKMeans(n_clusters=k, random_state=seed, compute_labels=False, **asdict(settings))
+    return km.fit(X).cluster_centers_
+
+
+# --- the curve ---------------------------------------------------------------------------------------------
+
+Fitter = Callable[[list[tuple[int, int]]], list[np.ndarray]]
+
+
+def _lloyd_fitter(X: np.ndarray, seed: int, settings: LloydSettings, chunk_size: int) -> Fitter:
+    if 0 < settings.fit_dims < X.shape[1]:
+        mean, basis = pca_basis(X, settings.fit_dims, seed=seed)
+        Y = project(X, mean, basis, chunk_size=chunk_size)
+    else:
+        Y = np.ascontiguousarray(X, dtype=np.float32)
+
+    def fit(jobs: list[tuple[int, int]]) -> list[np.ndarray]:
+        labels = [
+            faiss_labels(
+                Y,
+                k,
+                seed=_seed(seed, k, r),
+                n_iter=settings.n_iter,
+                max_points_per_centroid=settings.max_points_per_centroid,
+            )
+            for k, r in jobs
+        ]
+        return cluster_means(X, labels, [k for k, _ in jobs], chunk_size=chunk_size)
+
+    return fit
+
+
+def _minibatch_fitter(X: np.ndarray, seed: int, settings: MiniBatchSettings) -> Fitter:
+    def fit(jobs: list[tuple[int, int]]) -> list[np.ndarray]:
+        return [minibatch_centres(X, k, seed=_seed(seed, k, r), settings=settings) for k, r in jobs]
+
+    return fit
+
+
+def _groups(jobs: list[tuple[int, int]], max_jobs: int = 16) -> list[list[tuple[int, int]]]:
+    """Consecutive jobs grouped until a group holds CENTRES_PER_PASS centres or max_jobs fits."""
+    groups: list[list[tuple[int, int]]] = [[]]
+    for job in jobs:
+        if groups[-1] and (sum(k for k, _ in groups[-1]) >= CENTRES_PER_PASS or len(groups[-1]) >= max_jobs):
+            groups.append([])
+        groups[-1].append(job)
+    return [g for g in groups if g]
+
+
+def check_ks(ks: Sequence[int], n_samples: int) -> np.ndarray:
+    """Sorted unique ks as int64; ValueError for an empty list or a k outside 1..n_samples."""
+    arr = np.unique(np.asarray(list(ks), dtype=np.int64))
+    if len(arr) == 0:
+        raise ValueError("no number of clusters to try: ks is empty")
+    if arr[0] < 1 or arr[-1] > n_samples:
+        raise ValueError(f"every k must be in 1..n_samples = {n_samples}, got {arr[0]}..{arr[-1]}")
+    return arr
+
+
+def elbow_curve(
+    X: np.ndarray,
+    ks: Sequence[int],
+    *,
+    algorithm: str = "lloyd",
+    restarts: int = 3,
+    seed: int = 0,
+    lloyd: LloydSettings | None = None,
+    minibatch: MiniBatchSettings | None = None,
+    min_slope_ratio: float = 3.0,
+    chunk_size: int = 4096,
+    progress: Callable[[int, int], None] | None = None,
+) -> ElbowCurve:
+    """Inertia against k, ``restarts`` independent fits per k, and the elbow of the best-of-restarts curve.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features); a read-only memory map is read in chunks.
+    ks : numbers of clusters, each in 1..n_samples.
+    algorithm : ``"lloyd"`` (faiss) or ``"minibatch"`` (scikit-learn, the series' way).
+    restarts : fits per k with different seeds (all derived from ``seed``).
+    lloyd, minibatch : settings of each algorithm (defaults: :class:`LloydSettings`, :class:`MiniBatchSettings`).
+    min_slope_ratio : see :func:`find_elbow`.
+    progress : ``progress(done, total)`` over the fits.
+
+    Returns
+    -------
+    ElbowCurve with ``inertia`` of shape (len(ks), restarts): exact nearest-centre inertia on all points.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    ks = check_ks(ks, len(X))
+    lloyd, minibatch = lloyd or LloydSettings(), minibatch or MiniBatchSettings()
+    t0 = time.perf_counter()
+    if algorithm == "lloyd":
+        fit, settings = _lloyd_fitter(X, seed, lloyd, chunk_size), asdict(lloyd)
+    else:
+        fit, settings = _minibatch_fitter(X, seed, minibatch), asdict(minibatch)
+    jobs = [(int(k), r) for k in ks for r in range(restarts)]
+    row = {int(k): i for i, k in enumerate(ks)}
+    values = np.empty((len(ks), restarts), dtype=np.float64)
+    done = 0
+    for group in _groups(jobs):
+        for (k, r), value in zip(group, group_inertia(X, fit(group), chunk_size=chunk_size), strict=True):
+            values[row[k], r] = value
+        done += len(group)
+        if progress:
+            progress(done, len(jobs))
+    seconds = time.perf_counter() - t0
+    log.info("elbow (%s): %d fits of %d points in %.1f s", algorithm, len(jobs), len(X), seconds)
+    elbow = find_elbow(ks, values.min(axis=1), min_slope_ratio=min_slope_ratio)
+    return ElbowCurve(algorithm, ks, values, seconds, elbow, settings | {"seed": seed})
+
+
+def find_elbow(ks: Sequence[int], inertia: Sequence[float], *, min_slope_ratio: float = 3.0) -> Elbow:
+    """The Kneedle point of a decreasing inertia curve, and whether the curve really bends there.
+
+    Parameters
+    ----------
+    ks : ndarray of shape (n_k,), increasing.
+    inertia : ndarray of shape (n_k,).
+    min_slope_ratio : the elbow is pronounced when the least-squares slope of log(inertia) against log(k) over
+        [k/2, k] is at least this many times the slope over [k, 2k] (a power law gives 1).
+
+    Returns
+    -------
+    Elbow; ``k`` is None for fewer than 3 points or a curve that does not fall below its chord.
+    """
+    k_arr = np.asarray(ks, dtype=np.float64)
+    y = np.asarray(inertia, dtype=np.float64)
+    if len(k_arr) < 3 or not y[0] > y[-1]:
+        return Elbow(None, False, float("nan"))
+    x_n = (k_arr - k_arr[0]) / (k_arr[-1] - k_arr[0])
+    y_n = (y - y[-1]) / (y[0] - y[-1])
+    below = (1.0 - x_n) - y_n  # distance below the chord from the first to the last point
+    i = int(np.argmax(below[1:-1])) + 1
+    if below[i] <= 0:
+        return Elbow(None, False, float("nan"))
+    log_k, log_y = np.log(k_arr), np.log(np.maximum(y, y.max() * 1e-12))
+    idx = np.arange(len(k_arr))
+    near_before = ((k_arr >= k_arr[i] / 2) & (idx <= i)) | (idx == i - 1)  # from k/2 to k: the local slope
+    near_after = ((k_arr <= k_arr[i] * 2) & (idx >= i)) | (idx == i + 1)  # from k to 2k
+    before = -np.polyfit(log_k[near_before], log_y[near_before], 1)[0]
+    after = -np.polyfit(log_k[near_after], log_y[near_after], 1)[0]
+    ratio = before / after if after > 0 else float("inf")
+    return Elbow(int(k_arr[i]), bool(ratio >= min_slope_ratio), float(ratio))
