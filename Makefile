@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 # torch is installed first with an exact pin: a looser requirement would pull the CUDA build (GBs).
 $(STAMP): pyproject.toml
@@ -17,7 +17,14 @@ demo: $(STAMP)
 	$(VENV)/bin/zspace demo --out-dir runs
 	@echo "open runs/digits-demo/index.html"
 
-test: $(STAMP)
+# The report's browser test needs Debian's chromium and chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
+	  echo "could not install chromium + chromium-driver: the browser test will skip (or fail under CI)"
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest
 

@@ -45,3 +45,49 @@ def wifi_file(shared_data: Path) -> Path:
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep the decoded-image cache of the test session out of the user's ~/.cache."""
     os.environ["ZSPACE_CACHE_DIR"] = str(tmp_path_factory.mktemp("zspace-cache"))
+
+
+def _chromium() -> tuple[str, str] | None:
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Selenium (Debian's chromium + chromium-driver; nothing is downloaded)."""
+    found = _chromium()
+    if found is None:
+        reason = "chromium and chromedriver are not installed (make test installs Debian's packages)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI is set, so the browser test must not skip")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = found[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--allow-file-access-from-files"):  # fmt: skip
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=found[1]), options=opts)
+    yield driver
+    driver.quit()
+
+
+def check_page_in_browser(driver, page: Path) -> dict:
+    """Open ``page`` from disk; assert every image loaded and the console shows no errors. Returns page facts."""
+    driver.get(page.resolve().as_uri())
+    facts = driver.execute_script(
+        "const imgs = Array.from(document.images);"
+        "return {n: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),"
+        " title: document.title, sections: document.querySelectorAll('section').length};"
+    )
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not facts["broken"], f"images that did not load: {facts['broken']}"
+    assert not errors, f"console errors: {errors}"
+    return facts

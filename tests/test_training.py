@@ -158,7 +158,7 @@ def test_a_crash_during_a_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     def killed(*_):
         raise OSError("disk full")
 
-    monkeypatch.setattr("zspace.checkpoint.os.replace", killed)
+    monkeypatch.setattr("zspace.atomic.os.replace", killed)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, model, opt, {"epoch": 2})
     assert path.read_bytes() == before

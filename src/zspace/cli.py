@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,6 +165,42 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line() -> str:
+    return "zspace " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from zspace.analyze import analyze
+
+    with _bar("encoding", args.quiet) as progress:
+        report = analyze(
+            args.source, config_path=args.config, sets=args.set or [], only=args.only, out=args.out,
+            split=args.split, command=_command_line(), progress=progress,
+            on_section=lambda key: log.info("analysing: %s", key),
+        )  # fmt: skip
+    log.info("report: %s", report)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from zspace.compare import compare
+
+    report = compare(args.sources, args.out, config_path=args.config, sets=args.set or [], command=_command_line())
+    log.info("report: %s", report)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from zspace.studies import study_function
+
+    func = study_function(args.name)
+    out = Path(args.out) if args.out else Path("studies") / args.name
+    with _bar(args.name, args.quiet) as progress:
+        metrics = func(data=args.data, out=out, quick=args.quick, seed=args.seed, progress=progress)
+    log.info("study %s: report in %s (%d metrics)", args.name, out, len(metrics))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from zspace.demo import run_demo
 
@@ -207,6 +244,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.add_argument("--json", action="store_true", help="print the counts as JSON")
     s.set_defaults(func=cmd_summary)
+
+    a = sub.add_parser("analyze", help="map the latent space of a run or latents folder into an HTML report")
+    a.add_argument("source", help="run folder or latents folder")
+    a.add_argument("--config", help="analysis TOML: one table per analysis, e.g. [radius] width = 0.05")
+    a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. radius.width=0.05")
+    a.add_argument("--only", help="comma-separated analyses, e.g. radius,pca")
+    a.add_argument("--out", help="report folder (default SOURCE/analysis)")
+    a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
+    a.set_defaults(func=cmd_analyze)
+
+    c = sub.add_parser("compare", help="several runs side by side in one report")
+    c.add_argument("sources", nargs="+", help="run or latents folders")
+    c.add_argument("--out", required=True, help="report folder")
+    c.add_argument("--config", help="analysis TOML (the compared analyses use its settings)")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.set_defaults(func=cmd_compare)
+
+    st = sub.add_parser("study", help="reproduce a published study with one command")
+    st.add_argument("name", help="mnist-kmeans, mnist-latent, wifi, celeba-ae-vs-vae, encoder-size")
+    st.add_argument("--data", help="data folder or file (default: ../shared/data/...)")
+    st.add_argument("--out", help="output folder (default studies/NAME)")
+    st.add_argument("--quick", action="store_true", help="a reduced, minutes-long version")
+    st.add_argument("--seed", type=int, default=0)
+    st.set_defaults(func=cmd_study)
 
     d = sub.add_parser("demo", help="train a small VAE on the bundled digits and write a report")
     d.add_argument("--out-dir", default="runs", help="parent folder of the demo run (default runs)")

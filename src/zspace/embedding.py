@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from zspace.atomic import replace_dir
 from zspace.data import Dataset, Progress
 from zspace.errors import DataError
 from zspace.models import LatentModel
@@ -110,7 +110,7 @@ def embed(
             **(meta or {}),
         }
         (tmp / "meta.json").write_text(json.dumps(info, indent=2, default=list) + "\n")
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -142,17 +142,6 @@ def _write(
         np.save(tmp / "labels.npy", np.asarray(data.labels)[rows].astype(np.int64))
     if data.attributes is not None:
         np.save(tmp / "attributes.npy", np.asarray(data.attributes)[rows].astype(np.int8))
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` at ``target``; an old ``target`` is moved aside first and removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_latents(path: str | Path) -> Latents:

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.checkpoint import atomic_write_text, load_weights
+from zspace.atomic import atomic_write_text
+from zspace.checkpoint import load_weights
 from zspace.config import RunConfig
 from zspace.errors import CheckpointError, ConfigError
 from zspace.models import LatentModel, build_model

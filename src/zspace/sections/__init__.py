@@ -9,6 +9,7 @@ import importlib
 from types import ModuleType
 
 SECTIONS: dict[str, str] = {
+    "training": "zspace.sections.training",
     "radius": "zspace.sections.radius",
     "axes": "zspace.sections.axes",
     "pca": "zspace.sections.pca",

@@ -1,0 +1,87 @@
+"""The report writer, the analysis settings, and the report in a real (headless) browser."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import check_page_in_browser
+from matplotlib.figure import Figure
+
+from zspace.analyze import analysis_settings
+from zspace.errors import ConfigError
+from zspace.report import fmt, to_json, write_report
+from zspace.sections.base import FigureItem, Section, Table
+
+
+def small_figure() -> Figure:
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    return fig
+
+
+def sections() -> list[Section]:
+    a = Section("radius", "Radius", summary="Most points sit on a shell.", metrics={"peak": np.float32(16.5)})
+    a.figures.append(FigureItem("hist", small_figure(), "Points per radius interval (width 0.5)."))
+    a.tables.append(Table("Shells", ["shell", "share"], [["12 < R < 24", 0.98765], ["all", 1]]))
+    b = Section("vae", "VAE diagnostics", skipped=True, notes=["the latents have no mu/logvar: an AE"])
+    return [a, b]
+
+
+def test_fmt_and_to_json():
+    assert fmt(1234567) == "1,234,567"
+    assert fmt(0.98765) == "0.9877"
+    assert fmt(6.1e-5) == "6.1e-05"
+    assert fmt(float("nan")) == "–"
+    assert fmt(None) == "–"
+    assert to_json({"a": np.arange(3), "b": np.float64("nan"), "c": (np.int64(2), True)}) == {
+        "a": [0, 1, 2], "b": None, "c": [2, True]}  # fmt: skip
+
+
+def test_write_report_files_and_page(tmp_path):
+    page = write_report(sections(), tmp_path / "out", title="T <1>", command="zspace analyze x")
+    out = tmp_path / "out"
+    assert page == out / "report.html"
+    assert (out / "radius-hist.png").read_bytes()[:4] == b"\x89PNG"
+    html = page.read_text()
+    assert "T &lt;1&gt;" in html
+    assert 'src="radius-hist.png"' in html
+    assert "Points per radius interval (width 0.5)." in html
+    assert "0.9877" in html
+    assert "the latents have no mu/logvar: an AE" in html
+    assert "zspace analyze x" in html
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sections"]["radius"]["peak"] == pytest.approx(16.5)
+    assert metrics["sections"]["vae"]["skipped"] is True
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+    write_report(sections()[1:], out, title="again", command="c")  # replaces the folder whole
+    assert not (out / "radius-hist.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"only": "radius,nope"}, "unknown analysis 'nope'"), ({"sets": ["radiuss.width=1"]}, "unknown analysis config"),
+     ({"sets": ["training.x=1"]}, "unknown config key 'training.x'"), ({"sets": ["seed=1.5"]}, "'seed' must be int")],
+)  # fmt: skip
+def test_analysis_settings_errors(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        analysis_settings(**kw)
+
+
+def test_analysis_settings_only_and_seed():
+    keys, configs, seed = analysis_settings(sets=["seed=3"], only="training")
+    assert keys == ["training"]
+    assert list(configs) == ["training"]
+    assert seed == 3
+
+
+def test_report_opens_in_a_browser(tmp_path, browser):
+    page = write_report(sections(), tmp_path / "out", title="browser check", command="c")
+    facts = check_page_in_browser(browser, page)
+    assert facts["n"] == 1
+    assert facts["sections"] == 2
+    assert facts["title"] == "browser check"
+    (tmp_path / "out" / "radius-hist.png").unlink()
+    with pytest.raises(AssertionError, match="did not load"):
+        check_page_in_browser(browser, page)
