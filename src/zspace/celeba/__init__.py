@@ -1,0 +1,5 @@
+"""The CelebA studies of the series: AE vs tiny-KL VAE vs generative VAE, and the encoder's size."""
+
+from zspace.celeba.encoder_size import run_encoder_size
+
+__all__ = ["run_encoder_size"]
