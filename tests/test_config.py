@@ -86,7 +86,9 @@ def test_fixed_length_tuples_are_checked():
         planes: tuple[tuple[int, int], ...] = ((1, 2),)
         band: tuple[float, float] = (0.05, 2.0)
 
-    assert from_mapping(Planes, {"planes": [[1, 18], [8, 35]], "band": [0, 1]}) == Planes(((1, 18), (8, 35)), (0.0, 1.0))
+    assert from_mapping(Planes, {"planes": [[1, 18], [8, 35]], "band": [0, 1]}) == Planes(
+        ((1, 18), (8, 35)), (0.0, 1.0)
+    )
     with pytest.raises(ConfigError, match="list of 2 values"):
         from_mapping(Planes, {"planes": [[1, 2, 3]]})
     with pytest.raises(ConfigError, match="list of 2 values"):

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import check_page_in_browser
 from matplotlib.figure import Figure
 
+from conftest import check_page_in_browser
 from zspace.analyze import analysis_settings
 from zspace.errors import ConfigError
 from zspace.report import fmt, to_json, write_report
