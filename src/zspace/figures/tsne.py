@@ -10,7 +10,7 @@ MAX_LEGEND = 20  # more classes than this get no legend (colours from a continuo
 
 def marker_style(n: int) -> tuple[float, float]:
     """Point size (points^2) and alpha that keep ``n`` points readable: big and opaque for few, fine for many."""
-    size = float(np.clip(4_000 / max(n, 1), 0.2, 20.0))
+    size = float(np.clip(8_000 / max(n, 1), 0.3, 20.0))
     alpha = float(np.clip(5_000 / max(n, 1), 0.2, 0.9))
     return size, alpha
 
