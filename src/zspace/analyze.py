@@ -77,6 +77,10 @@ def analysis_settings(
     if bad:
         raise ConfigError(f"unknown analysis {bad[0]!r} (known: {', '.join(SECTIONS)})")
     configs = {k: from_mapping(section_module(k).Config, d.get(k, {}), f"{k}.") for k in keys}
+    for k, cfg in configs.items():  # every value checked before any analysis runs
+        validate = getattr(section_module(k), "validate", None) or getattr(section_module(k), "_validate", None)
+        if validate:
+            validate(cfg)
     seed = d.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"analysis config key 'seed' must be int, got {seed!r}")
@@ -84,9 +88,13 @@ def analysis_settings(
 
 
 def run_sections(
-    source: Source, keys: list[str], configs: dict[str, Any], *, seed: int = 0,
+    source: Source,
+    keys: list[str],
+    configs: dict[str, Any],
+    *,
+    seed: int = 0,
     on_section: Callable[[str], None] | None = None,
-) -> list[Section]:  # fmt: skip
+) -> list[Section]:
     """Run the analyses ``keys`` in registry order on one source; each section records its seconds."""
     ctx = Context(latents=source.latents, run=source.run, seed=seed)
     sections = []
@@ -117,10 +125,17 @@ def source_summary(source: Source) -> dict[str, Any]:
 
 
 def analyze(
-    path: str | Path, *, config_path: str | Path | None = None, sets: list[str] | tuple[str, ...] = (),
-    only: str | None = None, out: str | Path | None = None, split: str = "all", command: str = "zspace analyze",
-    progress: Progress | None = None, on_section: Callable[[str], None] | None = None,
-) -> Path:  # fmt: skip
+    path: str | Path,
+    *,
+    config_path: str | Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    only: str | None = None,
+    out: str | Path | None = None,
+    split: str = "all",
+    command: str = "zspace analyze",
+    progress: Progress | None = None,
+    on_section: Callable[[str], None] | None = None,
+) -> Path:
     """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page."""
     keys, configs, seed = analysis_settings(config_path, sets, only)
     source = open_source(path, split=split, progress=progress)
@@ -131,5 +146,11 @@ def analyze(
         f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
     )
     out = Path(out) if out else source.root / "analysis"
-    return write_report(sections, out, title=f"zspace: the latent space of {source.name}", command=command,
-                        intro=intro, extra_metrics={"source": info, "seed": seed})  # fmt: skip
+    return write_report(
+        sections,
+        out,
+        title=f"zspace: the latent space of {source.name}",
+        command=command,
+        intro=intro,
+        extra_metrics={"source": info, "seed": seed},
+    )

@@ -28,7 +28,7 @@ class Config:
 
 
 def run(ctx: Context, cfg: Config) -> Section:
-    _check(cfg)
+    validate(cfg)
     Z = ctx.latents.z
     z_dim = int(Z.shape[1])
     notes: list[str] = []
@@ -71,7 +71,7 @@ def _figures(hist: AxisHistograms, st: AxisStats, chosen: list[int], flagged: li
     ]
 
 
-def _check(cfg: Config) -> None:
+def validate(cfg: Config) -> None:
     if cfg.width <= 0 or not 0 < cfg.tail < 0.5 or cfg.centre_threshold < 0 or cfg.breadth_threshold < 0:
         raise ConfigError("axes: width must be > 0, tail in (0, 0.5) and the thresholds >= 0")
     if cfg.n_chosen < 0 or cfg.table_rows < 0 or cfg.max_bins < 1 or cfg.chunk < 1:

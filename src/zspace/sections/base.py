@@ -1,7 +1,8 @@
 """The contract between an analysis and the report: a :class:`Context` in, a :class:`Section` out.
 
 A section module (``zspace/sections/<key>.py``) defines ``TITLE``, a ``Config`` dataclass (every parameter the
-series varied, a comment on each default) and ``run(ctx, cfg) -> Section``. It calls the computations in
+series varied, a comment on each default), optionally ``validate(cfg)`` (raises ConfigError; called before any
+analysis runs) and ``run(ctx, cfg) -> Section``. It calls the computations in
 ``zspace.analyses`` and the plot functions in ``zspace.figures``, and writes nothing: the report writes files.
 Defaults that do not fit a small latent space are adapted or skipped with a note, never a crash.
 """

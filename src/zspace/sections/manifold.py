@@ -53,7 +53,7 @@ class Config:
     batch_size: int = 256  # latent points decoded at a time
 
 
-def _validate(cfg: Config) -> None:
+def validate(cfg: Config) -> None:
     if cfg.points not in ("z", "mu"):
         raise ConfigError(f"manifold.points must be 'z' or 'mu', got {cfg.points!r}")
     for name in ("max_points", "n_probes", "n_pairs", "max_reference", "n_baseline", "batch_size"):
@@ -81,7 +81,7 @@ def _points(ctx: Context, cfg: Config, sec: Section) -> tuple[np.ndarray, str]:
 
 def run(ctx: Context, cfg: Config) -> Section:
     """Intrinsic dimension, NN distances against a matched Gaussian, void share and decoded-path distances."""
-    _validate(cfg)
+    validate(cfg)
     sec = Section(key="manifold", title=TITLE)
     X, name = _points(ctx, cfg, sec)
     n, n_total, z_dim = len(X), len(ctx.latents), int(X.shape[1])

@@ -29,7 +29,7 @@ class Config:
 
 
 def run(ctx: Context, cfg: Config) -> Section:
-    _check(cfg)
+    validate(cfg)
     Z = ctx.latents.z
     n, z_dim = (int(s) for s in Z.shape)
     notes: list[str] = []
@@ -90,7 +90,7 @@ class _Plot:
         return FigureItem(name, fig, caption)
 
 
-def _check(cfg: Config) -> None:
+def validate(cfg: Config) -> None:
     if cfg.fit_max < 1 or cfg.max_points < 1 or cfg.n_ratios < 0 or cfg.chunk < 1:
         raise ConfigError("pca: fit_max, max_points and chunk must be >= 1, n_ratios >= 0")
     if any(len(p) != 2 for p in (*cfg.planes, *cfg.axis_planes)):

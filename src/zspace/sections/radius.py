@@ -29,7 +29,7 @@ class Config:
 
 
 def run(ctx: Context, cfg: Config) -> Section:
-    _check(cfg)
+    validate(cfg)
     lat = ctx.latents
     z_dim = int(lat.z.shape[1])
     notes: list[str] = []
@@ -57,7 +57,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     return section
 
 
-def _check(cfg: Config) -> None:
+def validate(cfg: Config) -> None:
     if cfg.width <= 0 or (cfg.fine_width is not None and cfg.fine_width <= 0) or cfg.r_max <= 0:
         raise ConfigError(
             f"radius: width, fine_width and r_max must be > 0, got {cfg.width}, {cfg.fine_width}, {cfg.r_max}"

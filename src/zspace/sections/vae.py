@@ -32,7 +32,7 @@ class Config:
 
 
 def run(ctx: Context, cfg: Config) -> Section:
-    _check(cfg)
+    validate(cfg)
     lat = ctx.latents
     if lat.mu is None or lat.logvar is None:
         return Section(
@@ -61,7 +61,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     )
 
 
-def _check(cfg: Config) -> None:
+def validate(cfg: Config) -> None:
     if len(cfg.band) != 2:
         raise ConfigError(f"vae: band must be a pair (lo, hi), got {cfg.band}")
     lo, hi = cfg.band

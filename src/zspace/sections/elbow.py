@@ -1,0 +1,164 @@
+"""Elbow: KMeans inertia against the number of clusters, Lloyd (faiss) and the series' MiniBatchKMeans (SPEC 4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zspace.analyses.elbow import ALGORITHMS, ElbowCurve, LloydSettings, MiniBatchSettings, elbow_curve
+from zspace.errors import ConfigError
+from zspace.figures.elbow import NAMES, elbow_plot
+from zspace.sections.base import Context, FigureItem, Section, Table
+
+TITLE = "Elbow: KMeans inertia against the number of clusters"
+PUBLISHED = "CelebA latents: no pronounced elbow, 38 - 42 clusters plausible; raw MNIST: none, 200 < k < 250 needed"
+
+
+@dataclass
+class Config:
+    k_min: int = 2  # smallest number of clusters
+    k_max: int = 80  # largest number of clusters (the series: 80 for CelebA latents, 250 for MNIST)
+    k_step: int = 2  # every second k, as the series did for CelebA
+    algorithms: tuple[str, ...] = ("lloyd", "minibatch")  # "lloyd": full k-means (faiss); "minibatch": the series'
+    restarts: int = 3  # Lloyd fits per k with different seeds: the band shows how unstable the curve is
+    minibatch_restarts: int = 1  # MiniBatchKMeans fits per k (the series ran one curve; each fit is slow)
+    source: str = "z"  # the array to cluster: "z" or "mu" (mu falls back to z for an AE)
+    max_points: int = 0  # cluster a random subset of this many points; 0 = all points
+    lloyd_iter: int = 20  # Lloyd iterations per fit
+    lloyd_points_per_centroid: int = 256  # Lloyd fits on a sample of this many points per centre (inertia: all)
+    fit_dims: int = 64  # Lloyd fits in the first fit_dims PCA components of a larger space; 0 = the full space
+    minibatch_n_init: int = 50  # the series' MiniBatchKMeans settings for its elbow (MNIST post)
+    minibatch_max_iter: int = 100  # passes over the data at most
+    minibatch_tol: float = 1e-4  # early stop on small centre changes
+    minibatch_batch_size: int = 200  # points per mini-batch
+    min_slope_ratio: float = 3.0  # "pronounced": log-log slope over [k/2, k] >= this x the slope over [k, 2k]
+
+
+def validate(cfg: Config) -> None:
+    unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
+    if unknown or not cfg.algorithms:
+        raise ConfigError(f"elbow: algorithms must be a non-empty subset of {ALGORITHMS}, got {cfg.algorithms}")
+    if not 1 <= cfg.k_min <= cfg.k_max or cfg.k_step < 1:
+        raise ConfigError(f"elbow: need 1 <= k_min <= k_max, k_step >= 1; got {cfg.k_min}, {cfg.k_max}, {cfg.k_step}")
+    if min(cfg.restarts, cfg.minibatch_restarts, cfg.lloyd_iter, cfg.lloyd_points_per_centroid) < 1:
+        raise ConfigError("elbow: restarts, minibatch_restarts, lloyd_iter and lloyd_points_per_centroid must be >= 1")
+    if cfg.source not in ("z", "mu") or cfg.max_points < 0 or cfg.fit_dims < 0:
+        raise ConfigError(f"elbow: source must be z or mu, max_points and fit_dims >= 0 (source {cfg.source!r})")
+
+
+def run(ctx: Context, cfg: Config) -> Section:
+    validate(cfg)
+    notes: list[str] = []
+    X = _points(ctx, cfg, notes)
+    ks = _ks(cfg, len(X), notes)
+    section = Section(key="elbow", title=TITLE, notes=notes)
+    if len(ks) == 0:
+        notes.append(f"skipped: {len(X)} points are too few for k >= {cfg.k_min}")
+        section.skipped = True
+        return section
+    curves = [_curve(X, ks, algorithm, cfg, ctx.seed) for algorithm in cfg.algorithms]
+    section.figures.append(_figure(curves, len(X), X.shape[1], cfg))
+    section.tables.append(elbow_table(curves))
+    section.metrics = {
+        "n_points": len(X),
+        "n_features": int(X.shape[1]),
+        "source": cfg.source if cfg.source != "mu" or ctx.latents.mu is not None else "z",
+        "published": PUBLISHED,
+        **{c.algorithm: c.to_metrics() for c in curves},
+    }
+    section.summary = elbow_summary(curves)
+    return section
+
+
+def _points(ctx: Context, cfg: Config, notes: list[str]) -> np.ndarray:
+    lat = ctx.latents
+    X = lat.z
+    if cfg.source == "mu":
+        if lat.mu is None:
+            notes.append("source mu asked for, but the latents have no mu (an AE): z is clustered")
+        else:
+            X = lat.mu
+    if 0 < cfg.max_points < len(X):
+        rows = np.sort(ctx.rng(31).choice(len(X), size=cfg.max_points, replace=False))
+        notes.append(f"a random subset of {cfg.max_points:,} of the {len(X):,} points is clustered (max_points)")
+        X = np.asarray(X[rows])
+    return X
+
+
+def _ks(cfg: Config, n: int, notes: list[str]) -> np.ndarray:
+    ks = np.arange(cfg.k_min, cfg.k_max + 1, cfg.k_step)
+    kept = ks[ks < n]  # k = n gives inertia 0: nothing to learn
+    if len(kept) < len(ks):
+        notes.append(f"k is limited to below the {n} points: k in {cfg.k_min}..{kept.max() if len(kept) else '-'}")
+    return kept
+
+
+def _curve(X: np.ndarray, ks: np.ndarray, algorithm: str, cfg: Config, seed: int) -> ElbowCurve:
+    return elbow_curve(
+        X,
+        ks,
+        algorithm=algorithm,
+        restarts=cfg.restarts if algorithm == "lloyd" else cfg.minibatch_restarts,
+        seed=seed,
+        lloyd=LloydSettings(cfg.lloyd_iter, cfg.lloyd_points_per_centroid, cfg.fit_dims),
+        minibatch=MiniBatchSettings(
+            cfg.minibatch_n_init, cfg.minibatch_max_iter, cfg.minibatch_tol, cfg.minibatch_batch_size
+        ),
+        min_slope_ratio=cfg.min_slope_ratio,
+    )
+
+
+def _figure(curves: list[ElbowCurve], n: int, d: int, cfg: Config) -> FigureItem:
+    fig = elbow_plot(curves, title=f"{n:,} points, {d} dimensions")
+    parts = []
+    for c in curves:
+        s = c.settings
+        if c.algorithm == "lloyd":
+            space = f"first {s['fit_dims']} PCA components" if 0 < s["fit_dims"] < d else "the full space"
+            parts.append(
+                f"Lloyd (faiss): {c.inertia.shape[1]} fit(s) per k, {s['n_iter']} iterations in {space} on a sample "
+                f"of {s['max_points_per_centroid']} points per centre, then centres = means of all points"
+            )
+        else:
+            parts.append(
+                f"MiniBatchKMeans: {c.inertia.shape[1]} fit(s) per k, n_init {s['n_init']}, max_iter "
+                f"{s['max_iter']}, tol {s['tol']:g}, batch {s['batch_size']}"
+            )
+    caption = (
+        f"Inertia (sum over all {n:,} points of the squared distance to the nearest centre, in the full space) "
+        f"against k = {cfg.k_min}..{int(curves[0].ks.max())} step {cfg.k_step}; line: mean over the fits, band: min "
+        f"to max. Star: a pronounced elbow, cross: the Kneedle point of a curve without one (log-log slope ratio "
+        f"< {cfg.min_slope_ratio:g}). Right: spread of the fits per k. " + "; ".join(parts) + "."
+    )
+    return FigureItem("elbow", fig, caption)
+
+
+def elbow_table(curves: list[ElbowCurve]) -> Table:
+    """Per algorithm: the Kneedle k, whether it is pronounced, the spread over restarts, the time."""
+    rows = []
+    for c in curves:
+        m = c.to_metrics()
+        rows.append(
+            [
+                NAMES.get(c.algorithm, c.algorithm),
+                c.elbow.k if c.elbow.k is not None else "-",
+                "yes" if c.elbow.pronounced else "no",
+                m["elbow_slope_ratio"] if m["elbow_slope_ratio"] is not None else "inf",
+                f"{100 * m['max_relative_spread']:.2f} % (k = {m['k_max_relative_spread']})",
+                float(c.best[-1]),
+                m["seconds"],
+            ]
+        )
+    columns = ["algorithm", "Kneedle k", "pronounced", "slope ratio", "max spread", "inertia at k max", "seconds"]
+    return Table("Elbow estimates", columns, rows, caption="Kneedle on the curve normalised to the unit square.")
+
+
+def elbow_summary(curves: list[ElbowCurve]) -> str:
+    """A sentence per algorithm, and how the two compare."""
+    parts = [f"{NAMES.get(c.algorithm, c.algorithm)}: {c.elbow.describe()}" for c in curves]
+    if len(curves) == 2:
+        a, b = curves
+        ratio = np.median(a.best / b.best)
+        parts.append(f"median inertia {a.algorithm}/{b.algorithm} = {ratio:.4f} (below 1: {a.algorithm} fits better)")
+    return "; ".join(parts) + f". The series: {PUBLISHED}."
