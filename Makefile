@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/zspace demo --out-dir runs
-	@echo "open runs/digits-demo/index.html"
+	@echo "open runs/digits-demo/analysis/report.html"
 
 # The report's browser test needs Debian's chromium and chromedriver.
 browser:

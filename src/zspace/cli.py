@@ -174,10 +174,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     with _bar("encoding", args.quiet) as progress:
         report = analyze(
-            args.source, config_path=args.config, sets=args.set or [], only=args.only, out=args.out,
-            split=args.split, command=_command_line(), progress=progress,
+            args.source,
+            config_path=args.config,
+            sets=args.set or [],
+            only=args.only,
+            out=args.out,
+            split=args.split,
+            command=_command_line(),
+            progress=progress,
             on_section=lambda key: log.info("analysing: %s", key),
-        )  # fmt: skip
+        )
     log.info("report: %s", report)
     return 0
 
@@ -204,7 +210,9 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from zspace.demo import run_demo
 
-    index = run_demo(out_dir=args.out_dir, epochs=args.epochs, overwrite=True)
+    index = run_demo(
+        out_dir=args.out_dir, epochs=args.epochs, overwrite=True, on_section=lambda key: log.info("analysing: %s", key)
+    )
     log.info("report: %s", index)
     return 0
 
