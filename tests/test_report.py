@@ -36,7 +36,10 @@ def test_fmt_and_to_json():
     assert fmt(float("nan")) == "–"
     assert fmt(None) == "–"
     assert to_json({"a": np.arange(3), "b": np.float64("nan"), "c": (np.int64(2), True)}) == {
-        "a": [0, 1, 2], "b": None, "c": [2, True]}  # fmt: skip
+        "a": [0, 1, 2],
+        "b": None,
+        "c": [2, True],
+    }
 
 
 def test_write_report_files_and_page(tmp_path):
@@ -61,9 +64,13 @@ def test_write_report_files_and_page(tmp_path):
 
 @pytest.mark.parametrize(
     ("kw", "message"),
-    [({"only": "radius,nope"}, "unknown analysis 'nope'"), ({"sets": ["radiuss.width=1"]}, "unknown analysis config"),
-     ({"sets": ["training.x=1"]}, "unknown config key 'training.x'"), ({"sets": ["seed=1.5"]}, "'seed' must be int")],
-)  # fmt: skip
+    [
+        ({"only": "radius,nope"}, "unknown analysis 'nope'"),
+        ({"sets": ["radiuss.width=1"]}, "unknown analysis config"),
+        ({"sets": ["training.x=1"]}, "unknown config key 'training.x'"),
+        ({"sets": ["seed=1.5"]}, "'seed' must be int"),
+    ],
+)
 def test_analysis_settings_errors(kw, message):
     with pytest.raises(ConfigError, match=message):
         analysis_settings(**kw)

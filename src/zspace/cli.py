@@ -165,8 +165,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_line() -> str:
-    return "zspace " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(args: argparse.Namespace) -> str:
+    return "zspace " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -180,7 +180,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             only=args.only,
             out=args.out,
             split=args.split,
-            command=_command_line(),
+            command=_command_line(args),
             progress=progress,
             on_section=lambda key: log.info("analysing: %s", key),
         )
@@ -191,7 +191,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from zspace.compare import compare
 
-    report = compare(args.sources, args.out, config_path=args.config, sets=args.set or [], command=_command_line())
+    report = compare(args.sources, args.out, config_path=args.config, sets=args.set or [], command=_command_line(args))
     log.info("report: %s", report)
     return 0
 
@@ -285,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     _setup_logging(-1 if args.quiet else args.verbose)
     try:
         return args.func(args)

@@ -59,14 +59,14 @@ def analyse_runs(
 ) -> tuple[Runs, dict[str, dict]]:
     """Run the compared analyses on every source with the same settings; names are made unique."""
     keys_, configs, seed = analysis_settings(config_path, list(sets), ",".join(keys))
-    runs: Runs = {}
-    infos: dict[str, dict] = {}
-    for path in paths:
+    sources = {}
+    for path in paths:  # every source is opened (and checked) before any analysis runs
         source = open_source(path)
-        name = source.name if source.name not in runs else f"{source.name} ({Path(path).name})"
-        runs[name] = {s.key: s for s in run_sections(source, keys_, configs, seed=seed)}
-        infos[name] = source_summary(source)
-    return runs, infos
+        sources[source.name if source.name not in sources else f"{source.name} ({Path(path).name})"] = source
+    runs: Runs = {
+        name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
+    }
+    return runs, {name: source_summary(src) for name, src in sources.items()}
 
 
 def _metrics(runs: Runs, key: str) -> dict[str, dict]:

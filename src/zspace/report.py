@@ -96,8 +96,10 @@ def _section_html(s: Section, images: dict[str, str]) -> str:
 
 def page(sections: list[Section], images: dict[str, str], *, title: str, command: str, intro: str = "") -> str:
     """The HTML of a report page."""
-    toc = "".join(f'<li><a href="#{slug(s.key)}">{html.escape(s.title)}</a>{" (skipped)" if s.skipped else ""}</li>'
-                  for s in sections)  # fmt: skip
+    toc = "".join(
+        f'<li><a href="#{slug(s.key)}">{html.escape(s.title)}</a>{" (skipped)" if s.skipped else ""}</li>'
+        for s in sections
+    )
     body = "\n".join(_section_html(s, images) for s in sections)
     intro_html = f"<p>{html.escape(intro)}</p>" if intro else ""
     return f"""<!doctype html>
@@ -111,9 +113,15 @@ def page(sections: list[Section], images: dict[str, str], *, title: str, command
 
 
 def write_report(
-    sections: Iterable[Section], out_dir: str | Path, *, title: str, command: str, intro: str = "",
-    extra_metrics: dict[str, Any] | None = None, dpi: int = 110,
-) -> Path:  # fmt: skip
+    sections: Iterable[Section],
+    out_dir: str | Path,
+    *,
+    title: str,
+    command: str,
+    intro: str = "",
+    extra_metrics: dict[str, Any] | None = None,
+    dpi: int = 110,
+) -> Path:
     """Write ``report.html``, the figures and ``metrics.json`` into ``out_dir``; returns the page's path.
 
     The folder is filled in a temporary sibling and swapped in at the end, so an interrupted report never

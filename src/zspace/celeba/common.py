@@ -31,8 +31,15 @@ def celeba_config(
     base: str, path: Path, *, name: str, out_dir: Path, epochs: int, limit: int, seed: int, device: str = "auto"
 ) -> RunConfig:
     """A shipped CelebA config with the study's data, size, epochs and seed."""
-    sets = [f"name={name!r}", f"out_dir={str(out_dir)!r}", f"data.path={str(path)!r}", f"train.epochs={epochs}",
-            f"data.limit={limit}", f"train.seed={seed}", f"train.device={device!r}"]  # fmt: skip
+    sets = [
+        f"name={name!r}",
+        f"out_dir={str(out_dir)!r}",
+        f"data.path={str(path)!r}",
+        f"train.epochs={epochs}",
+        f"data.limit={limit}",
+        f"train.seed={seed}",
+        f"train.device={device!r}",
+    ]
     return load_config(packaged_config(base), sets)
 
 

@@ -38,8 +38,7 @@ def parameter_section(*, batch_size: int, measure_memory: bool, device: str) -> 
         mem = peak_training_memory(cfg, batch_size=batch_size, device=device) if measure_memory else {}
         pub = PUBLISHED.get((z_dim, extra), (None, None))
         peak = mem.get("cuda_peak_mib", mem.get("cpu_peak_growth_mib"))
-        rows.append([z_dim, extra or "none", counts["encoder_params"], pub[0], counts["decoder_params"], pub[1],
-                     peak])  # fmt: skip
+        rows.append([z_dim, extra or "none", counts["encoder_params"], pub[0], counts["decoder_params"], pub[1], peak])
         metrics[f"z{z_dim}_dense{extra}"] = {**counts, **mem}
     what = "GPU peak allocated" if device.startswith("cuda") else "growth of the process's peak RSS"
     table = Table(
@@ -56,9 +55,16 @@ def parameter_section(*, batch_size: int, measure_memory: bool, device: str) -> 
 
 
 def run_encoder_size(
-    *, data: str | None = None, out: str | Path = "studies/encoder-size", quick: bool = False, seed: int = 0,
-    progress: Any = None, epochs: int | None = None, limit: int | None = None, device: str = "auto",
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    data: str | None = None,
+    out: str | Path = "studies/encoder-size",
+    quick: bool = False,
+    seed: int = 0,
+    progress: Any = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
     """Run the study; writes ``out/report.html`` and returns its metrics."""
     out = Path(out)
     path = resolve_data(data)
@@ -68,14 +74,24 @@ def run_encoder_size(
     grids = Section("grids", "Decoded from z ~ N(0, I): kl_weight 5, with and without the extra Dense layer")
     for extra in (0, 256):
         name = f"vae5-dense{extra}"
-        cfg = celeba_config("celeba-vae", path, name=name, out_dir=out / "runs", epochs=epochs, limit=limit,
-                            seed=seed, device=device)  # fmt: skip
+        cfg = celeba_config(
+            "celeba-vae", path, name=name, out_dir=out / "runs", epochs=epochs, limit=limit, seed=seed, device=device
+        )
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, extra_dense=extra))
         run = load_run(train_run(cfg, overwrite=True, progress=progress))
-        grids.figures.append(FigureItem(name, decode_gaussian_grid(run.model, seed=seed),
-                                        f"{'no extra layer' if not extra else f'extra Dense {extra}'}: 32 images "
-                                        f"decoded from z ~ N(0, I) after {epochs} epochs."))  # fmt: skip
+        grids.figures.append(
+            FigureItem(
+                name,
+                decode_gaussian_grid(run.model, seed=seed),
+                f"{'no extra layer' if not extra else f'extra Dense {extra}'}: 32 images "
+                f"decoded from z ~ N(0, I) after {epochs} epochs.",
+            )
+        )
         grids.metrics[name] = {"total": run.history[-1]["total"], "epochs": epochs}
-    write_report([params, grids], out, title="zspace study: encoder size", command=f"zspace study encoder-size "
-                 f"--data {path}{' --quick' if quick else ''}")  # fmt: skip
+    write_report(
+        [params, grids],
+        out,
+        title="zspace study: encoder size",
+        command=f"zspace study encoder-size --data {path}{' --quick' if quick else ''}",
+    )
     return {"parameters": params.metrics, "grids": grids.metrics}

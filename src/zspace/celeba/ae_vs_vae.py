@@ -1,0 +1,433 @@
+"""``zspace study celeba-ae-vs-vae``: does a tiny-KL VAE behave like an AE? In numbers (posts XIII and XIV).
+
+Trains, on the same CelebA images at 96x96 with z_dim 256 and the same convolutional layers, an AE, a VAE with
+kl_weight 1e-5 (and the same without eps clipping) and a VAE with kl_weight 5; embeds and analyses all of them
+with the same settings; and writes one comparison report whose first table puts the published figures beside
+ours, followed by acceptance checks, the overlaid curves, t-SNE maps, decoded grids, and eps_factor at inference.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.api import train_run
+from zspace.celeba.common import celeba_config, decode_gaussian_grid, resolve_data
+from zspace.compare import compare_sections
+from zspace.figures.training import image_grid
+from zspace.report import write_report
+from zspace.sections.base import FigureItem, Section, Table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Model:
+    key: str  # run name prefix
+    config: str  # shipped config
+    label: str
+    sets: tuple[str, ...] = ()
+
+
+MODELS = (
+    Model("ae", "celeba-ae", "AE"),
+    Model("vae-tiny-kl", "celeba-vae-tiny-kl", "VAE, kl_weight 1e-5"),
+    Model("vae-kl5", "celeba-vae", "VAE, kl_weight 5"),
+    Model(
+        "vae-tiny-kl-noclip", "celeba-vae-tiny-kl", "VAE, kl_weight 1e-5, no eps clipping", ("model.eps_clip=false",)
+    ),
+)
+ANALYSES = ("training", "radius", "pca", "elbow", "tsne", "vae", "decode", "manifold")
+
+
+def analysis_sets(quick: bool, attribute: str, n: int) -> list[str]:
+    """The study's analysis settings: the series' where affordable on a CPU, smaller in quick mode."""
+    sets = [f"tsne.color_by={attribute!r}", 'tsne.presets=["default"]', "tsne.pca_components=[]"]
+    if quick:
+        sets += [
+            "elbow.k_max=20",
+            "elbow.minibatch_n_init=3",
+            "tsne.n_iter=250",
+            "manifold.max_reference=2000",
+            "manifold.n_pairs=4",
+        ]
+    return [*sets, f"tsne.sizes=[{n}]"]
+
+
+def train_all(path: Path, out: Path, *, epochs: int, limit: int, seeds: tuple[int, ...], models, progress, device):
+    """Train every (model, seed); returns run folders by display name and the training seconds."""
+    runs, seconds = {}, {}
+    for m in models:
+        for seed in seeds:
+            name = f"{m.key}-s{seed}" if len(seeds) > 1 else m.key
+            cfg = celeba_config(
+                m.config, path, name=name, out_dir=out / "runs", epochs=epochs, limit=limit, seed=seed, device=device
+            )
+            if m.sets:
+                from zspace.config import RunConfig, set_key
+
+                d = cfg.to_dict()
+                for s in m.sets:
+                    key, _, value = s.partition("=")
+                    set_key(d, key, None if value == "false" else value)
+                cfg = RunConfig.from_dict(d)
+            t0 = time.perf_counter()
+            runs[name] = train_run(cfg, overwrite=True, progress=progress)
+            seconds[name] = time.perf_counter() - t0
+            log.info("trained %s in %.0f s", name, seconds[name])
+    return runs, seconds
+
+
+def _get(d: dict, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _share(radius: dict, a: float, b: float) -> float | None:
+    for s in radius.get("shells", []):
+        if abs(s["a"] - a) < 1e-9 and abs(s["b"] - b) < 1e-9:
+            return s["share"]
+    return None
+
+
+def _row(label: str, pub_ae: Any, ae: Any, pub_vae: Any, vae: Any, vae5: Any) -> list[Any]:
+    return [label, pub_ae, ae, pub_vae, vae, vae5]
+
+
+def published_table(ms: dict[str, dict], faces: dict[str, float]) -> Table:
+    """SPEC section 5 beside our values: one column per published model, ours beside each."""
+    ae, vae, vae5 = (ms.get(k, {}) for k in ("ae", "vae-tiny-kl", "vae-kl5"))
+
+    def m(run: dict, *keys: str) -> Any:
+        return _get(run, *keys)
+
+    rows = [
+        _row(
+            "total loss per image",
+            "4,515 (4,553)",
+            m(ae, "training", "last", "total"),
+            "4,553 - 4,555",
+            m(vae, "training", "last", "total"),
+            m(vae5, "training", "last", "total"),
+        ),
+        _row(
+            "radius of the density peak",
+            "16.5 - 16.75",
+            m(ae, "radius", "peak"),
+            "~16",
+            m(vae, "radius", "peak"),
+            m(vae5, "radius", "peak"),
+        ),
+        _row(
+            "mean radius",
+            "-",
+            m(ae, "radius", "mean"),
+            "16.28 (17.37)",
+            m(vae, "radius", "mean"),
+            m(vae5, "radius", "mean"),
+        ),
+        _row(
+            "share in 12 < R < 24",
+            "almost all",
+            _share(ae.get("radius", {}), 12, 24),
+            "similar",
+            _share(vae.get("radius", {}), 12, 24),
+            _share(vae5.get("radius", {}), 12, 24),
+        ),
+        _row(
+            "share in 14 <= R <= 19",
+            "> 50 %",
+            _share(ae.get("radius", {}), 14, 19),
+            "similar",
+            _share(vae.get("radius", {}), 14, 19),
+            _share(vae5.get("radius", {}), 14, 19),
+        ),
+        _row(
+            "95 % shell",
+            "-",
+            str(m(ae, "radius", "shell95")),
+            "-",
+            str(m(vae, "radius", "shell95")),
+            str(m(vae5, "radius", "shell95")),
+        ),
+        _row(
+            "logvar min / max / mean",
+            "-",
+            "-",
+            "-24.66 / -2.02 / -13.68",
+            _triple(vae.get("vae", {})),
+            _triple(vae5.get("vae", {})),
+        ),
+        _row("max |z - mu|", "-", "-", 0.26, m(vae, "vae", "max_abs_z_minus_mu"), m(vae5, "vae", "max_abs_z_minus_mu")),
+        _row(
+            "components with 0.05 < |z - mu| < 2",
+            "-",
+            "-",
+            "5 of 43.5 M",
+            _band(vae.get("vae", {})),
+            _band(vae5.get("vae", {})),
+        ),
+        _row(
+            "mean rel. radius difference z vs mu",
+            "-",
+            "-",
+            6.1e-5,
+            m(vae, "vae", "radius", "rel_mean"),
+            m(vae5, "vae", "radius", "rel_mean"),
+        ),
+        _row(
+            "max rel. radius difference z vs mu",
+            "-",
+            "-",
+            7.2e-4,
+            m(vae, "vae", "radius", "rel_max"),
+            m(vae5, "vae", "radius", "rel_max"),
+        ),
+        _row("elbow (Kneedle, Lloyd)", "none clear; 38 - 42", _elbow(ae), "similar", _elbow(vae), _elbow(vae5)),
+        _row(
+            "decoded N(0, I) vs nearest training image",
+            "no faces",
+            faces.get("ae"),
+            "no faces",
+            faces.get("vae-tiny-kl"),
+            faces.get("vae-kl5"),
+        ),
+    ]
+    cols = ["quantity", "published AE", "ours AE", "published VAE 1e-5", "ours VAE 1e-5", "ours VAE kl 5"]
+    caption = (
+        "Published: CelebA, 170,000 images at 96x96, 24 epochs (SPEC section 5). Ours: the images and epochs of "
+        "this study. The last row is the distance of images decoded from z ~ N(0, I) to their nearest training "
+        "image, divided by the typical distance between neighbouring training images: near 1 means face-like "
+        "images, well above 1 means images unlike any face."
+    )
+    return Table("Published figures beside ours", cols, rows, caption)
+
+
+def _triple(v: dict) -> str | None:
+    if not v:
+        return None
+    return f"{v['logvar_min']:.2f} / {v['logvar_max']:.2f} / {v['logvar_mean']:.2f}"
+
+
+def _band(v: dict) -> str | None:
+    return f"{v['band_count']:,} of {v['components']:,}" if v else None
+
+
+def _elbow(run: dict) -> str | None:
+    curves = [c for c in (run.get("elbow") or {}).values() if isinstance(c, dict) and "elbow_k" in c]
+    if not curves:
+        return None
+    c = curves[-1]
+    return f"k = {c['elbow_k']}" + ("" if c.get("elbow_pronounced") else " (not pronounced)")
+
+
+def acceptance(ms: dict[str, dict]) -> Table:
+    """The issue's acceptance checks, measured."""
+    ae_peak, vae_peak = _get(ms, "ae", "radius", "peak"), _get(ms, "vae-tiny-kl", "radius", "peak")
+    rows = []
+    if ae_peak and vae_peak:
+        diff = abs(ae_peak - vae_peak) / max(ae_peak, vae_peak)
+        rows.append(["AE and tiny-KL VAE radius peaks within 15 %", f"{ae_peak:.2f} vs {vae_peak:.2f}", diff <= 0.15])
+    logvar = _get(ms, "vae-tiny-kl", "vae", "logvar_mean")
+    if logvar is not None:
+        rows.append(["tiny-KL VAE mean logvar below -8", f"{logvar:.2f}", logvar < -8])
+    rel = _get(ms, "vae-tiny-kl", "vae", "radius", "rel_mean")
+    if rel is not None:
+        rows.append(["tiny-KL mean relative radius difference z vs mu below 1e-3", f"{rel:.3g}", rel < 1e-3])
+    means = {k: _get(ms, k, "radius", "mean") for k in ("ae", "vae-tiny-kl", "vae-kl5")}
+    if all(v is not None for v in means.values()):
+        confined = means["vae-kl5"] < 0.5 * min(means["ae"], means["vae-tiny-kl"])
+        shells = {k: _get(ms, k, "radius", "shell95") for k in means}
+        text = "; ".join(f"{k}: mean {v:.2f}, 95 % shell {shells[k]}" for k, v in means.items())
+        rows.append(["kl-5 VAE markedly more confined (mean radius < half the others')", text, confined])
+    return Table("Acceptance checks", ["check", "measured", "met"], rows)
+
+
+@torch.no_grad()
+def eps_factor_section(run_dir: Path, *, factors=(0.0, 1.0, 10.0, 100.0, 1000.0), n: int = 8, seed: int = 0):
+    """Post XIV: the tiny-KL VAE's encoder with eps_factor changed at inference: reconstructions per factor."""
+    source = open_source(run_dir)
+    model, data = source.run.model, None
+    from zspace.data import load_dataset
+
+    data = load_dataset(source.run.config.data)
+    rows = data.indices("test")[:n] if len(data.indices("test")) >= n else data.indices("all")[:n]
+    x = torch.from_numpy(np.asarray(data.x[rows])).permute(0, 3, 1, 2).float() / 255
+    images, radii = [x.permute(0, 2, 3, 1).numpy()], {}
+    for f in factors:
+        model.eps_factor = f
+        enc = model.encode(x, generator=torch.Generator().manual_seed(seed))
+        radii[f] = float(enc.z.norm(dim=1).mean())
+        images.append(model.decode(enc.z).permute(0, 2, 3, 1).numpy())
+    model.eps_factor = 1.0
+    fig = image_grid(
+        np.concatenate(images),
+        ncols=n,
+        labels=[*(["original"] * n), *[f"eps x {f:g}" for f in factors for _ in range(n)]],
+    )
+    section = Section("eps_factor", "eps_factor at inference (post XIV): the tiny-KL VAE")
+    section.summary = (
+        "The tiny-KL VAE's logvar is so small that z = mu unless eps is blown up by a large eps_factor: the "
+        "reconstructions stay the same at factor 1 and change only at large factors."
+    )
+    section.figures.append(
+        FigureItem(
+            "grid",
+            fig,
+            "Rows: originals, then reconstructions with z = mu + "
+            "exp(logvar / 2) * eps * eps_factor for each factor (same eps).",
+        )
+    )
+    section.tables.append(
+        Table("Mean radius of z per eps_factor", ["eps_factor", "mean |z|"], [[f, r] for f, r in radii.items()])
+    )
+    section.metrics = {"mean_radius": {str(f): r for f, r in radii.items()}}
+    return section
+
+
+@torch.no_grad()
+def face_distance(run_dir: Path, *, n: int = 64, n_reference: int = 3000, seed: int = 0) -> float:
+    """Median distance of images decoded from z ~ N(0, I) to their nearest training image, over the median
+    distance of a training image to its nearest other one: ~1 means data-like (faces), >> 1 means not."""
+    from zspace.analyses.manifold_nn import nearest_distances
+    from zspace.data import load_dataset
+
+    source = open_source(run_dir)
+    model = source.run.model
+    data = load_dataset(source.run.config.data)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.indices("train"), size=min(n_reference, len(data.indices("train"))), replace=False))
+    reference = np.asarray(data.x[rows], dtype=np.float32).reshape(len(rows), -1) / 255
+    z = torch.randn(n, model.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+    decoded = model.decode(z).permute(0, 2, 3, 1).reshape(n, -1).numpy()
+    probe = nearest_distances(decoded, reference)
+    own = rng.choice(len(rows), size=min(256, len(rows)), replace=False)
+    baseline = nearest_distances(reference[own], reference, exclude=own)
+    return float(np.median(probe) / max(np.median(baseline), 1e-12))
+
+
+def tsne_section(runs: dict[str, dict[str, Section]], attribute: str) -> Section:
+    section = Section("tsne", f"t-SNE maps coloured by {attribute}")
+    for name, secs in runs.items():
+        tsne = secs.get("tsne")
+        for f in (tsne.figures if tsne and not tsne.skipped else [])[:1]:
+            section.figures.append(FigureItem(f"{name}-{f.name}", f.figure, f"{name}: {f.caption}"))
+    return section
+
+
+def manifold_section(ms: dict[str, dict]) -> Section:
+    rows = []
+    for name, m in ms.items():
+        man = m.get("manifold", {})
+        rows.append(
+            [
+                name,
+                _get(man, "twonn", "dimension"),
+                _get(man, "local", "median"),
+                _get(man, "nn", "ratio"),
+                _get(man, "void", "shares", "standard"),
+                _get(man, "void", "shares", "gaussian_fit"),
+                _get(man, "paths", "middle_over_ends"),
+            ]
+        )
+    cols = [
+        "run",
+        "TwoNN dimension",
+        "local MLE median",
+        "NN distance ratio data / Gaussian",
+        "void share, N(0, I) probes",
+        "void share, Gaussian-fit probes",
+        "path middle / ends",
+    ]
+    caption = (
+        "Intrinsic dimension near 1 would mean curves (filaments), near z_dim a filled volume. An NN ratio well "
+        "below 1 means the points crowd on thin structures compared with a Gaussian of the same spread. A void "
+        "share near 5 % is what a Gaussian cloud gives; near 1 means random probes land in empty space. A path "
+        "ratio above 1 means images decoded between two data points are farther from any training image "
+        "mid-way than at the ends."
+    )
+    return Section("filaments", "Filaments and voids in numbers", tables=[Table("Per run", cols, rows, caption)])
+
+
+def run_ae_vs_vae(
+    *,
+    data: str | None = None,
+    out: str | Path = "studies/celeba-ae-vs-vae",
+    quick: bool = False,
+    seed: int = 0,
+    progress: Any = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+    seeds: tuple[int, ...] | None = None,
+    attribute: str = "Smiling",
+    clip_off: bool = True,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Run the study; writes ``out/report.html`` and returns its metrics."""
+    t0, out, path = time.perf_counter(), Path(out), resolve_data(data)
+    epochs = epochs if epochs is not None else (1 if quick else 6)
+    limit = limit if limit is not None else (200 if quick else 0)
+    seeds = tuple(seeds or (seed,))
+    models = MODELS if clip_off else MODELS[:3]
+    run_dirs, train_seconds = train_all(
+        path, out, epochs=epochs, limit=limit, seeds=seeds, models=models, progress=progress, device=device
+    )
+    keys, configs, aseed = analysis_settings(None, analysis_sets(quick, attribute, 10_000), ",".join(ANALYSES))
+    runs, infos = {}, {}
+    for name, run_dir in run_dirs.items():
+        source = open_source(run_dir)
+        runs[name] = {s.key: s for s in run_sections(source, keys, configs, seed=aseed)}
+        infos[name] = source_summary(source)
+    ms = {name: {k: s.metrics for k, s in secs.items() if not s.skipped} for name, secs in runs.items()}
+    primary = {m.key: (f"{m.key}-s{seeds[0]}" if len(seeds) > 1 else m.key) for m in models}
+    by_key = {k: ms[v] for k, v in primary.items()}
+    faces = {k: face_distance(run_dirs[v], seed=seed) for k, v in primary.items() if k != "vae-tiny-kl-noclip"}
+    head = Section("published", "Published figures beside ours")
+    head.tables += [published_table(by_key, faces), acceptance(by_key)]
+    minutes = (time.perf_counter() - t0) / 60
+    head.summary = (
+        f"{infos[primary['ae']]['n']:,} CelebA images at 96x96, z_dim 256, {epochs} epochs per model "
+        f"({'quick mode' if quick else 'study defaults'}), seeds {list(seeds)}; training took "
+        f"{sum(train_seconds.values()) / 60:.1f} min, the study {minutes:.1f} min before the report."
+    )
+    sections = [
+        head,
+        *compare_sections(runs, infos),
+        tsne_section(runs, attribute),
+        manifold_section(ms),
+        eps_factor_section(run_dirs[primary["vae-tiny-kl"]], seed=seed),
+    ]
+    grids = Section("grids_kl5", "Decoded from z ~ N(0, I) at larger scale")
+    for k in ("ae", "vae-tiny-kl", "vae-kl5"):
+        model = open_source(run_dirs[primary[k]]).run.model
+        grids.figures.append(FigureItem(k, decode_gaussian_grid(model, seed=seed), f"{k}: 32 images from z ~ N(0, I)"))
+    sections.append(grids)
+    metrics = {
+        "runs": ms,
+        "faces": faces,
+        "train_seconds": train_seconds,
+        "epochs": epochs,
+        "limit": limit,
+        "seeds": list(seeds),
+        "minutes": minutes,
+        "acceptance": head.tables[1].rows,
+    }
+    command = f"zspace study celeba-ae-vs-vae --data {path}" + (" --quick" if quick else "")
+    write_report(
+        sections,
+        out,
+        title="zspace study: AE vs tiny-KL VAE vs generative VAE on CelebA",
+        command=command,
+        extra_metrics={"study": metrics},
+    )
+    return metrics
