@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import shlex
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from zspace.errors import TrainingDiverged, ZSpaceError
+from zspace.errors import ConfigError, TrainingDiverged, ZSpaceError
 
 log = logging.getLogger("zspace")
 
@@ -201,8 +202,16 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     func = study_function(args.name)
     out = Path(args.out) if args.out else Path("studies") / args.name
+    extra = {"epochs": args.epochs, "limit": args.limit}
+    if args.seeds:
+        extra["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+    accepted = inspect.signature(func).parameters
+    for key, value in extra.items():
+        if value is not None and key not in accepted:
+            raise ConfigError(f"study {args.name!r} has no option --{key}")
+    kwargs = {k: v for k, v in extra.items() if v is not None}
     with _bar(args.name, args.quiet) as progress:
-        metrics = func(data=args.data, out=out, quick=args.quick, seed=args.seed, progress=progress)
+        metrics = func(data=args.data, out=out, quick=args.quick, seed=args.seed, progress=progress, **kwargs)
     log.info("study %s: report in %s (%d metrics)", args.name, out, len(metrics))
     return 0
 
@@ -275,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="output folder (default studies/NAME)")
     st.add_argument("--quick", action="store_true", help="a reduced, minutes-long version")
     st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--seeds", help="comma-separated training seeds, several runs per model (CelebA studies)")
+    st.add_argument("--epochs", type=int, help="training epochs per model (studies that train)")
+    st.add_argument("--limit", type=int, help="use at most this many images (studies that train)")
     st.set_defaults(func=cmd_study)
 
     d = sub.add_parser("demo", help="train a small VAE on the bundled digits and write a report")
