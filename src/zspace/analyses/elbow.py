@@ -4,12 +4,13 @@ Two algorithms, one inertia:
 
 - ``"minibatch"``: scikit-learn's ``MiniBatchKMeans`` with the series' settings (n_init 50, max_iter 100, tol 1e-4,
   mini-batches of 200), as the posts did it.
-- ``"lloyd"``: full Lloyd k-means (faiss). Fitting runs on the first ``fit_dims`` PCA components (when the space has
-  more) and on a sample of ``max_points_per_centroid * k`` points; then every point is labelled and every centre moved
-  to the mean of its points in the full space (one exact Lloyd update on all points).
+- ``"lloyd"``: full Lloyd k-means (faiss) from k-means++ starts. Fitting runs on the first ``fit_dims`` PCA
+  components (when the space has more) and on a sample of ``max_points_per_centroid * k`` points (at least 20,000; a
+  small k keeps the best of up to 16 starts); then every point is labelled and every centre moved to the mean of its
+  points in the full space (one exact Lloyd update on all points).
 
-Inertia is the same function for both: the sum over *all* points of the squared Euclidean distance to the nearest
-centre, in the full space, computed in chunks (several centre sets share one pass over the data).
+Inertia is the same function for both (``zspace.cluster.kmeans.group_inertia``): the sum over *all* points of the
+squared Euclidean distance to the nearest centre, in the full space, in chunks (several centre sets share one pass).
 
 The elbow is the Kneedle point (Satopää et al. 2011, offline form): on the curve normalised to the unit square, the k
 farthest below the chord from the first to the last point. It is called *pronounced* only when the curve really
@@ -20,14 +21,22 @@ series found none on CelebA latents or raw MNIST.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
+
+from zspace.cluster.kmeans import (
+    cluster_means,
+    faiss_labels,
+    faiss_threads,
+    group_inertia,
+    one_thread,
+    pca_basis,
+    project,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ class LloydSettings:
     n_iter: int = 20  # Lloyd iterations per fit
     max_points_per_centroid: int = 256  # fit on a sample of this many points per centre (inertia uses all points)
     fit_dims: int = 64  # fit in the first fit_dims PCA components when the space has more; 0 = the full space
+    threads: int = 1  # faiss threads; 1 is fastest on a busy 2-core machine (OpenMP spin-waits), 0 = faiss' default
 
 
 @dataclass
@@ -110,154 +120,17 @@ class ElbowCurve:
         }
 
 
-# --- inertia: one definition for every algorithm ---------------------------------------------------------------
-
-
-def _chunk(X: np.ndarray, start: int, stop: int, shift: np.ndarray) -> np.ndarray:
-    return np.asarray(X[start:stop], dtype=np.float32) - shift
-
-
-def nearest_centres(X: np.ndarray, centres: np.ndarray, *, chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of every point and its squared distance, in chunks.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), possibly a read-only memory map.
-    centres : ndarray of shape (n_clusters, n_features).
-
-    Returns
-    -------
-    labels : ndarray of shape (n_samples,), int64.
-    sq_dist : ndarray of shape (n_samples,), float64, >= 0.
-    """
-    centres = np.asarray(centres, dtype=np.float32)
-    shift = centres.mean(axis=0)  # distances are shift-invariant; centring keeps float32 cancellation small
-    c = centres - shift
-    c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-    labels = np.empty(len(X), dtype=np.int64)
-    sq_dist = np.empty(len(X), dtype=np.float64)
-    for start in range(0, len(X), chunk_size):
-        xb = _chunk(X, start, start + chunk_size, shift)
-        d = c_sq - 2.0 * (xb @ c.T)  # (B, k): squared distance minus |x|^2
-        j = d.argmin(axis=1)
-        best = d[np.arange(len(xb)), j].astype(np.float64) + (xb.astype(np.float64) ** 2).sum(axis=1)
-        labels[start : start + len(xb)] = j
-        sq_dist[start : start + len(xb)] = np.maximum(best, 0.0)
-    return labels, sq_dist
-
-
-def inertia(X: np.ndarray, centres: np.ndarray, *, chunk_size: int = 4096) -> float:
-    """Sum over all points of the squared distance to the nearest centre (``X`` (n, d), ``centres`` (k, d))."""
-    return float(group_inertia(X, [centres], chunk_size=chunk_size)[0])
-
-
-def group_inertia(X: np.ndarray, centre_sets: Sequence[np.ndarray], *, chunk_size: int = 4096) -> np.ndarray:
-    """Inertia of several centre sets in one pass over ``X``: one product with all centres per chunk.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features).
-    centre_sets : sequence of ndarrays of shape (k_i, n_features).
-
-    Returns
-    -------
-    ndarray of shape (len(centre_sets),), float64.
-    """
-    sets = [np.asarray(c, dtype=np.float32) for c in centre_sets]
-    allc = np.concatenate(sets)
-    shift = allc.mean(axis=0)
-    c = allc - shift
-    c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-    bounds = np.cumsum([0] + [len(s) for s in sets])
-    totals = np.zeros(len(sets), dtype=np.float64)
-    for start in range(0, len(X), chunk_size):
-        xb = _chunk(X, start, start + chunk_size, shift)
-        x_sq = (xb.astype(np.float64) ** 2).sum(axis=1)
-        d = c_sq - 2.0 * (xb @ c.T)  # (B, sum k_i)
-        for i in range(len(sets)):
-            best = d[:, bounds[i] : bounds[i + 1]].min(axis=1).astype(np.float64) + x_sq
-            totals[i] += np.maximum(best, 0.0).sum()
-    return totals
-
-
-# --- fitting -----------------------------------------------------------------------------------------------
-
-
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def pca_basis(X: np.ndarray, n_components: int, *, seed: int = 0, sample: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (d,) and the top ``n_components`` principal axes (d, p) of ``X``, from a random sample of rows."""
-    from sklearn.utils.extmath import randomized_svd
-
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
-    xs = np.asarray(X[rows], dtype=np.float32)
-    mean = xs.mean(axis=0)
-    _, _, vt = randomized_svd(xs - mean, n_components, random_state=seed)
-    return mean, np.ascontiguousarray(vt.T, dtype=np.float32)
-
-
-def project(X: np.ndarray, mean: np.ndarray, basis: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
-    """``(X - mean) @ basis`` in chunks: ndarray of shape (n_samples, p), float32."""
-    out = np.empty((len(X), basis.shape[1]), dtype=np.float32)
-    for start in range(0, len(X), chunk_size):
-        out[start : start + chunk_size] = _chunk(X, start, start + chunk_size, mean) @ basis
-    return out
-
-
-def faiss_labels(Y: np.ndarray, k: int, *, seed: int, n_iter: int, max_points_per_centroid: int) -> np.ndarray:
-    """Fit faiss k-means on ``Y`` (n, p) float32 and return the nearest-centre label (n,) of every point.
-
-    Fits on a random sample of ``max_points_per_centroid * k`` points, started from k-means++ centres drawn on a
-    smaller sample (faiss' own start, k random points, often misses well-separated clusters).
-    """
-    import faiss
-    from sklearn.cluster import kmeans_plusplus
-
-    rng = np.random.default_rng(seed)
-    m = min(len(Y), max_points_per_centroid * k)
-    sample = Y if m == len(Y) else np.ascontiguousarray(Y[np.sort(rng.choice(len(Y), m, replace=False))])
-    init_rows = rng.choice(m, size=min(m, max(1000, 16 * k)), replace=False)
-    init, _ = kmeans_plusplus(np.asarray(sample[init_rows], dtype=np.float32), k, random_state=seed)
-    km = faiss.Kmeans(Y.shape[1], k, niter=n_iter, seed=seed, max_points_per_centroid=m // k + 1)
-    km.cp.min_points_per_centroid = 1  # small data is fine here; faiss would print a warning otherwise
-    km.train(sample, init_centroids=init)
-    _, idx = km.index.search(Y, 1)
-    return idx[:, 0].astype(np.int64)
-
-
-def cluster_means(
-    X: np.ndarray, label_sets: Sequence[np.ndarray], ks: Sequence[int], *, chunk_size: int = 4096
-) -> list[np.ndarray]:
-    """Full-space mean of every cluster of several labellings, in one pass over ``X``.
-
-    An empty cluster keeps no mean of its own: it gets the mean of all points (it will simply not be nearest).
-    Returns one ndarray of shape (k_i, n_features), float32, per labelling.
-    """
-    offsets = np.cumsum([0, *ks])
-    sums = np.zeros((offsets[-1], X.shape[1]), dtype=np.float64)
-    counts = np.zeros(offsets[-1], dtype=np.float64)
-    for start in range(0, len(X), chunk_size):
-        xb = np.asarray(X[start : start + chunk_size], dtype=np.float32)
-        parts = zip(label_sets, offsets[:-1], strict=True)
-        rows = np.concatenate([lab[start : start + len(xb)] + off for lab, off in parts])
-        cols = np.tile(np.arange(len(xb)), len(label_sets))
-        onehot = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(offsets[-1], len(xb)))
-        sums += onehot @ xb
-        counts += np.bincount(rows, minlength=offsets[-1])
-    overall = sums[: offsets[1]].sum(axis=0) / max(len(X), 1)
-    means = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1.0)[:, None], overall)
-    return [means[a:b].astype(np.float32) for a, b in itertools.pairwise(offsets)]
-
-
 def minibatch_centres(X: np.ndarray, k: int, *, seed: int, settings: MiniBatchSettings) -> np.ndarray:
-    """Centres (k, d) of scikit-learn's ``MiniBatchKMeans`` with the given settings."""
+    """Centres (k, d) of scikit-learn's ``MiniBatchKMeans`` with the given settings (on one thread: see below)."""
     from sklearn.cluster import MiniBatchKMeans
 
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, compute_labels=False, **asdict(settings))
-    return km.fit(X).cluster_centers_
+    with one_thread():
+        return km.fit(X).cluster_centers_
 
 
 # --- the curve ---------------------------------------------------------------------------------------------
@@ -273,16 +146,17 @@ def _lloyd_fitter(X: np.ndarray, seed: int, settings: LloydSettings, chunk_size:
         Y = np.ascontiguousarray(X, dtype=np.float32)
 
     def fit(jobs: list[tuple[int, int]]) -> list[np.ndarray]:
-        labels = [
-            faiss_labels(
-                Y,
-                k,
-                seed=_seed(seed, k, r),
-                n_iter=settings.n_iter,
-                max_points_per_centroid=settings.max_points_per_centroid,
-            )
-            for k, r in jobs
-        ]
+        with faiss_threads(settings.threads):
+            labels = [
+                faiss_labels(
+                    Y,
+                    k,
+                    seed=_seed(seed, k, r),
+                    n_iter=settings.n_iter,
+                    max_points_per_centroid=settings.max_points_per_centroid,
+                )
+                for k, r in jobs
+            ]
         return cluster_means(X, labels, [k for k, _ in jobs], chunk_size=chunk_size)
 
     return fit
