@@ -1,0 +1,208 @@
+"""Study ``wifi``: KMeans as a classifier on the UCI Wireless Indoor Localization data (posts I - IV).
+
+1,500 random training rows and 500 test rows; 11 clusters in the original 7-dimensional signal space and on the
+first 2 and 3 PCA components (fitted on the training rows; explained variance reported); the elbow; all of it over
+10 random splits, with the mean and spread of the errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from zspace.analyses.elbow import elbow_curve
+from zspace.analyses.tsne import embed_tsne
+from zspace.cluster.classifier import ClusterClassifier
+from zspace.cluster.common import Split, Steps, load_split, resolve_data, study_command
+from zspace.cluster.outputs import Evaluation, classifier_section, elbow_section, evaluate, tsne_section
+from zspace.cluster.report import write_study_report
+from zspace.config import DataConfig
+from zspace.figures.cluster import explained_variance_plot, split_errors_plot
+from zspace.sections.base import FigureItem, Section, Table
+
+PUBLISHED = {"pca 3": 0.012, "pca 2": 0.03, "original": 0.02}  # one split each: 0.012; ~97 %; ~98 % accuracy
+TARGET = 0.02  # mean test error over the splits with 3 PCA components
+
+
+@dataclass
+class Config:
+    n_clusters: int = 11  # the series' number of clusters
+    spaces: tuple[int, ...] = (0, 2, 3)  # 0 = the original 7 signals; n > 0 = the first n PCA components
+    splits: int = 10  # random train/test splits (seeds seed, seed + 1, ...)
+    test_fraction: float = 0.25  # 500 of 2,000 rows
+    algorithm: str = "lloyd"  # "lloyd" (full KMeans) or "minibatch"
+    n_init: int = 10  # starts per fit; the lowest inertia is kept
+    elbow_k_max: int = 30  # elbow over k = 1..elbow_k_max on the training rows of the first split
+    tsne_iter: int = 1000  # iterations of a t-SNE map of all rows, coloured by room; 0 = no map
+
+
+QUICK = Config(splits=3, n_init=3, elbow_k_max=15, tsne_iter=250)
+
+
+def run_wifi(
+    *,
+    data: str | None = None,
+    out: str | Path = "studies/wifi",
+    quick: bool = False,
+    seed: int = 0,
+    progress=None,
+    config: Config | None = None,
+) -> dict:
+    """Run the study; writes ``out/report.html``, the figures and ``metrics.json``; returns the metrics."""
+    t0, out = time.perf_counter(), Path(out)
+    cfg = config or (QUICK if quick else Config())
+    path = resolve_data(data, "wifi")
+    steps = Steps(progress, cfg.splits + 2)
+    runs: dict[str, list[Evaluation]] = {_name(d): [] for d in cfg.spaces}
+    variance: list[np.ndarray] = []
+    first: Split | None = None
+    for i in range(cfg.splits):
+        split, _ = load_split(
+            DataConfig(name="wifi", path=str(path), test_fraction=cfg.test_fraction, split_seed=seed + i)
+        )
+        first = first or split
+        for dims in cfg.spaces:
+            s, ratio = _space(split, dims)
+            if ratio is not None and len(variance) < i + 1:
+                variance.append(ratio)
+            clf = ClusterClassifier(cfg.n_clusters, algorithm=cfg.algorithm, n_init=cfg.n_init, random_state=seed + i)
+            label = f"{_name(dims)}, split {i}"
+            runs[_name(dims)].append(evaluate(clf, *_xy(s), label=label, class_names=first.class_names))
+        steps(f"split {i}")
+    elbow = _elbow(first, cfg, seed)
+    steps("elbow")
+    sections = [_summary_section(runs, variance, cfg, quick)]
+    sections.append(
+        classifier_section(
+            "split0",
+            f"First split in detail ({cfg.n_clusters} clusters)",
+            [es[0] for es in runs.values()],
+            detail=[runs[_name(d)][0] for d in cfg.spaces if d in (0, 3)],
+        )
+    )
+    sections += [elbow, _tsne(first, cfg, seed)] if cfg.tsne_iter else [elbow]
+    steps("t-SNE")
+    metrics = _metrics(runs, variance, cfg, first, time.perf_counter() - t0)
+    command = study_command("wifi", data, out, quick, seed)
+    write_study_report(
+        sections, out, title="KMeans as a classifier: WIFI localization", command=command, metrics=metrics
+    )
+    return metrics
+
+
+def _name(dims: int) -> str:
+    return "original" if dims == 0 else f"pca {dims}"
+
+
+def _xy(s: Split) -> tuple[np.ndarray, ...]:
+    return s.X_train, s.y_train, s.X_test, s.y_test
+
+
+def _space(split: Split, dims: int) -> tuple[Split, np.ndarray | None]:
+    """The split in the original space, or projected on the first ``dims`` PCA components of its training rows."""
+    if dims == 0:
+        return split, None
+    pca = PCA(n_components=min(dims, split.X_train.shape[1])).fit(split.X_train)
+    full = PCA().fit(split.X_train).explained_variance_ratio_
+    projected = dataclasses.replace(
+        split,
+        X_train=pca.transform(split.X_train).astype(np.float32),
+        X_test=pca.transform(split.X_test).astype(np.float32),
+    )
+    return projected, full
+
+
+def _stats(values: list[float]) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "all": v.tolist(),
+    }
+
+
+def _summary_section(
+    runs: dict[str, list[Evaluation]], variance: list[np.ndarray], cfg: Config, quick: bool
+) -> Section:
+    section = Section("splits", f"Errors over {cfg.splits} random splits")
+    rows = []
+    for name, es in runs.items():
+        te, tr = _stats([e.test_error for e in es]), _stats([e.train_error for e in es])
+        rows.append([name, tr["mean"], te["mean"], te["std"], te["min"], te["max"], PUBLISHED.get(name, "-")])
+    columns = ["space", "mean train error", "mean test error", "std", "min", "max", "published (one split)"]
+    section.tables.append(Table("Test error over the splits", columns, rows))
+    fig = split_errors_plot({n: [e.test_error for e in es] for n, es in runs.items()}, published=PUBLISHED)
+    caption = (
+        f"Test error of each of {cfg.splits} random 1,500 / 500 splits, {cfg.n_clusters} clusters ({cfg.algorithm}, "
+        f"n_init {cfg.n_init}), per feature space; bar: mean; star: the series' single split."
+    )
+    section.figures.append(FigureItem("split-errors", fig, caption))
+    if variance:
+        ratio = np.mean(variance, axis=0)
+        cum = np.cumsum(ratio)
+        section.figures.append(
+            FigureItem(
+                "explained-variance",
+                explained_variance_plot(ratio),
+                f"Explained variance of the principal components of the training rows (mean over {len(variance)} "
+                f"splits): 2 components {100 * cum[1]:.1f} %, 3 components {100 * cum[2]:.1f} % (the series: ~85 % "
+                f"and ~90 %).",
+            )
+        )
+    pca3 = runs.get("pca 3")
+    mean3 = float(np.mean([e.test_error for e in pca3])) if pca3 else float("nan")
+    section.summary = (
+        f"Mean test error with 3 PCA components: {mean3:.4f} over {cfg.splits} splits (target <= {TARGET}; the "
+        f"series: {PUBLISHED['pca 3']} on one split){'; quick mode' if quick else ''}."
+    )
+    return section
+
+
+def _elbow(split: Split, cfg: Config, seed: int) -> Section:
+    ks = np.arange(1, min(cfg.elbow_k_max, len(split.X_train) - 1) + 1)
+    curve = elbow_curve(split.X_train, ks, restarts=5, seed=seed)
+    caption = (
+        f"Inertia of the {len(split.X_train):,} training rows (7 signals, dBm) against k = 1..{ks[-1]}, 5 Lloyd fits "
+        f"per k (band: min to max). The series found 4 - 5 dominant clusters and chose 9 - 11 for the classifier."
+    )
+    return elbow_section("elbow", [curve], caption=caption)
+
+
+def _tsne(split: Split, cfg: Config, seed: int) -> Section:
+    X = np.concatenate([split.X_train, split.X_test])
+    y = np.concatenate([split.y_train, split.y_test])
+    Y = embed_tsne(X, n_iter=cfg.tsne_iter, random_state=seed)
+    caption = (
+        f"t-SNE of all {len(X):,} rows (7 signals; perplexity 30, early exaggeration 12, {cfg.tsne_iter} iterations), "
+        "coloured by room."
+    )
+    return tsne_section("tsne", "t-SNE map of the WIFI rows", [("tsne-rooms", Y, y, caption)], split.class_names)
+
+
+def _metrics(
+    runs: dict[str, list[Evaluation]], variance: list[np.ndarray], cfg: Config, first: Split, seconds: float
+) -> dict:
+    pca3 = runs.get("pca 3")
+    mean3 = float(np.mean([e.test_error for e in pca3])) if pca3 else None
+    met = mean3 is not None and round(mean3, 9) <= TARGET  # 99 wrong of 5,000 is 0.0198, not 0.0198000...02
+    cum = np.cumsum(np.mean(variance, axis=0)).tolist() if variance else None
+    return {
+        "study": "wifi",
+        "config": dataclasses.asdict(cfg),
+        "data": first.source,
+        "n_train": len(first.X_train),
+        "n_test": len(first.X_test),
+        "test_error": {n: _stats([e.test_error for e in es]) for n, es in runs.items()},
+        "train_error": {n: _stats([e.train_error for e in es]) for n, es in runs.items()},
+        "explained_variance_cumulative": cum,
+        "split0": {n: es[0].to_metrics() for n, es in runs.items()},
+        "targets": {"pca3_mean_test_error": {"value": mean3, "target": TARGET, "met": met}},
+        "seconds": round(seconds, 1),
+    }
