@@ -61,7 +61,7 @@ class LloydSettings:
     n_iter: int = 20  # Lloyd iterations per fit
     max_points_per_centroid: int = 256  # fit on a sample of this many points per centre (inertia uses all points)
     fit_dims: int = 64  # fit in the first fit_dims PCA components when the space has more; 0 = the full space
-    threads: int = 1  # faiss threads; 1 is fastest on a busy 2-core machine (OpenMP spin-waits), 0 = faiss' default
+    threads: int = 0  # faiss threads; 0 = faiss' default (all cores); 1 can be faster on a busy machine
 
 
 @dataclass
