@@ -109,7 +109,7 @@ def run_mnist_latent(
     cfg = config or (QUICK if quick else Config())
     cfg = dataclasses.replace(cfg, seed=seed or cfg.seed)
     path = resolve_data(data, "mnist")
-    steps = Steps(progress, 4 * len(cfg.models) + 4)
+    steps = Steps(progress, 3 * len(cfg.models) + 4)
     latents, train_info = {}, {}
     for model in cfg.models:
         latents[model], train_info[model] = _train_and_embed(model, cfg, path, out, steps)
