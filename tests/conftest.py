@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _chromium() -> tuple[str, str] | None:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(tmp_path_factory: pytest.TempPathFactory):
     """Headless Chromium driven by Selenium (Debian's chromium + chromium-driver; nothing is downloaded)."""
     found = _chromium()
     if found is None:
@@ -73,21 +74,51 @@ def browser():
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--allow-file-access-from-files"):  # fmt: skip
         opts.add_argument(flag)
+    opts.add_argument("--window-size=1280,2000")
+    opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")  # a new, empty profile
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=found[1]), options=opts)
     yield driver
     driver.quit()
 
 
-def check_page_in_browser(driver, page: Path) -> dict:
-    """Open ``page`` from disk; assert every image loaded and the console shows no errors. Returns page facts."""
-    driver.get(page.resolve().as_uri())
-    facts = driver.execute_script(
-        "const imgs = Array.from(document.images);"
-        "return {n: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),"
-        " title: document.title, sections: document.querySelectorAll('section').length};"
-    )
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not facts["broken"], f"images that did not load: {facts['broken']}"
+@contextlib.contextmanager
+def _serve(folder: Path):
+    """Serve ``folder`` on an ephemeral localhost port (pages are checked over HTTP, as a user's server would)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep pytest's output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def check_page_in_browser(driver, page: Path, timeout: float = 60.0) -> dict:
+    """Open ``page``; wait for every image to settle; assert all loaded and the console shows no errors."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with _serve(page.parent) as base:
+        driver.get(f"{base}/{page.name}")
+        # the load event normally covers images; wait explicitly so a slow, loaded CI machine cannot race us
+        WebDriverWait(driver, timeout).until(
+            lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete);")
+        )
+        facts = driver.execute_script(
+            "const imgs = Array.from(document.images);"
+            "return {n: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),"
+            " title: document.title, sections: document.querySelectorAll('section').length};"
+        )
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not facts["broken"], f"images that did not load: {facts['broken']}; console errors: {errors}"
     assert not errors, f"console errors: {errors}"
     return facts

@@ -189,3 +189,12 @@ def test_section_bad_config():
         section.run(Context(latents=small_latents(50)), section.Config(algorithms=("kmedoids",)))
     with pytest.raises(ConfigError, match="k_min"):
         section.run(Context(latents=small_latents(50)), section.Config(k_min=10, k_max=5))
+
+
+def test_summary_compares_curves_on_common_ks():
+    X, _ = blobs()
+    a = elbow_curve(X, range(1, 13), restarts=1)
+    b = elbow_curve(X, range(1, 13, 3), algorithm="minibatch", restarts=1, minibatch=FAST_MB)
+    text = section.elbow_summary([a, b])
+    assert "at the 4 common k" in text
+    assert "elbow at k = 4" in text

@@ -103,7 +103,8 @@ def page(sections: list[Section], images: dict[str, str], *, title: str, command
     body = "\n".join(_section_html(s, images) for s in sections)
     intro_html = f"<p>{html.escape(intro)}</p>" if intro else ""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{CSS}</style></head>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>{html.escape(title)}</title><style>{CSS}</style></head>
 <body><h1>{html.escape(title)}</h1>{intro_html}<nav><ol>{toc}</ol></nav>
 {body}
 <h2>How this report was made</h2><pre>{html.escape(command)}</pre>

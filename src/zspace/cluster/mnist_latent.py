@@ -281,11 +281,12 @@ def _metrics(
     evaluations: dict, maps: list[Evaluation], best: Evaluation, train_info: dict, cfg: Config, seconds: float
 ) -> dict:
     ae_seconds = train_info.get("ae", {}).get("train_seconds")
-    targets = {
-        "best_test_error": {"value": best.test_error, "setting": best.label, "target": TARGET},
-        "ae_train_seconds": {"value": ae_seconds, "target": TARGET_TRAIN_SECONDS},
-    }
-    targets["best_test_error"]["met"] = bool(best.test_error <= TARGET)
+    targets = {}
+    for model, es in evaluations.items():  # the target is the AE's; the VAE's number is for comparison
+        b = _best(es)
+        targets[f"{model}_test_error"] = {"value": b.test_error, "setting": b.label, "target": TARGET}
+        targets[f"{model}_test_error"]["met"] = bool(b.test_error <= TARGET)
+    targets["ae_train_seconds"] = {"value": ae_seconds, "target": TARGET_TRAIN_SECONDS}
     targets["ae_train_seconds"]["met"] = bool(ae_seconds is not None and ae_seconds <= TARGET_TRAIN_SECONDS)
     if maps:
         m = _best(maps)
@@ -307,6 +308,13 @@ def _model_of(e: Evaluation, evaluations: dict) -> str:
     return next(m for m, es in evaluations.items() if e in es)
 
 
+def _ae_part(evaluations: dict) -> str:
+    if "ae" not in evaluations:
+        return ""
+    b = _best(evaluations["ae"])
+    return f"; the AE's best: {b.label}, {b.test_error:.4f}"
+
+
 def _headline(
     best: Evaluation, maps: list[Evaluation], train_info: dict, evaluations: dict, cfg: Config, quick: bool
 ) -> Section:
@@ -319,9 +327,10 @@ def _headline(
     model = _model_of(best, evaluations)
     ae_seconds = train_info.get("ae", {}).get("train_seconds", "-")
     section.summary = (
-        f"On the latents themselves the best is {model.upper()}, {best.label}: test error {best.test_error:.4f} "
-        f"(target <= {TARGET}; published for the AE: {PUBLISHED['none']} unscaled, {PUBLISHED['normalizer']} "
-        f"normalized). AE training: {ae_seconds} s (target <= {TARGET_TRAIN_SECONDS:.0f} s)"
+        f"On the latents themselves the best is {model.upper()}, {best.label}: test error {best.test_error:.4f}"
+        f"{_ae_part(evaluations)} (target for the AE <= {TARGET}; published for the AE: {PUBLISHED['none']} "
+        f"unscaled, {PUBLISHED['normalizer']} normalized). AE training: {ae_seconds} s (target <= "
+        f"{TARGET_TRAIN_SECONDS:.0f} s)"
         f"{'; quick mode' if quick else ''}."
     )
     if maps:

@@ -212,7 +212,7 @@ def tsne_section(
     """t-SNE maps ``(name, Y (n, 2), labels (n,), caption)`` coloured by class."""
     section = Section(key=key, title=title)
     for name, Y, labels, caption in maps:
-        fig = tsne_map(Y, colors=np.asarray(labels), names=list(names), title=name)
+        fig = tsne_map(Y, colors=np.asarray(labels), names=list(names), title=caption.split(" (")[0])
         section.figures.append(FigureItem(name, fig, caption))
     section.metrics = {"maps": [{"name": m[0], "n_points": len(m[1])} for m in maps]}
     return section

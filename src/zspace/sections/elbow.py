@@ -139,13 +139,14 @@ def elbow_table(curves: list[ElbowCurve]) -> Table:
     rows = []
     for c in curves:
         m = c.to_metrics()
+        spread = f"{100 * m['max_relative_spread']:.2f} % (k = {m['k_max_relative_spread']})"
         rows.append(
             [
                 NAMES.get(c.algorithm, c.algorithm),
                 c.elbow.k if c.elbow.k is not None else "-",
                 "yes" if c.elbow.pronounced else "no",
                 m["elbow_slope_ratio"] if m["elbow_slope_ratio"] is not None else "inf",
-                f"{100 * m['max_relative_spread']:.2f} % (k = {m['k_max_relative_spread']})",
+                spread if m["restarts"] > 1 else "-",  # one fit per k: no spread to show
                 float(c.best[-1]),
                 m["seconds"],
             ]
@@ -159,6 +160,11 @@ def elbow_summary(curves: list[ElbowCurve]) -> str:
     parts = [f"{NAMES.get(c.algorithm, c.algorithm)}: {c.elbow.describe()}" for c in curves]
     if len(curves) == 2:
         a, b = curves
-        ratio = np.median(a.best / b.best)
-        parts.append(f"median inertia {a.algorithm}/{b.algorithm} = {ratio:.4f} (below 1: {a.algorithm} fits better)")
+        common, ia, ib = np.intersect1d(a.ks, b.ks, return_indices=True)  # the curves may use different k grids
+        if len(common):
+            ratio = a.best[ia] / b.best[ib]
+            parts.append(
+                f"inertia {a.algorithm}/{b.algorithm} at the {len(common)} common k: median {np.median(ratio):.4f}, "
+                f"max {ratio.max():.4f} (below 1: {a.algorithm} fits better)"
+            )
     return "; ".join(parts) + f". The series: {PUBLISHED}."
