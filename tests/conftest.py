@@ -78,6 +78,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")  # a new, empty profile
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=found[1]), options=opts)
+    driver.get("about:blank")  # the first navigation of a new profile is not a test's business
     yield driver
     driver.quit()
 
