@@ -154,3 +154,24 @@ def test_predict_nan_and_wrong_width():
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_tsne_map_features_keep_blobs_apart_and_place_test_points():
+    from zspace.cluster.tsne_map import tsne_features
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=20.0, size=(3, 10))  # three blobs far apart in 10-D
+    y_train, y_test = np.repeat([0, 1, 2], 60), np.repeat([0, 1, 2], 10)
+    X_train = centres[y_train] + rng.normal(size=(180, 10))
+    X_test = centres[y_test] + rng.normal(size=(30, 10))
+    f = tsne_features(X_train, X_test, n_iter=250, random_state=0, n_jobs=1)
+    assert f.train.shape == (180, 2)
+    assert f.test.shape == (30, 2)
+    # every test point lands beside training points of its own blob: 1-NN on the map is right for all of them
+    d = ((f.test[:, None, :] - f.train[None, :, :]) ** 2).sum(axis=2)
+    assert (y_train[d.argmin(axis=1)] == y_test).all()
+    # and the cluster classifier on the map, 3 clusters, is exact
+    clf = ClusterClassifier(3, algorithm="lloyd", random_state=0).fit(f.train, y_train)
+    assert clf.score(f.test, y_test) == 1.0
+    with pytest.raises(ValueError, match=">= 4 training points"):
+        tsne_features(X_train[:3], X_test)
