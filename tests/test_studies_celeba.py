@@ -8,7 +8,7 @@ import pytest
 
 from conftest import check_page_in_browser
 from zspace.celeba import run_ae_vs_vae, run_encoder_size
-from zspace.celeba.ae_vs_vae import published_table
+from zspace.celeba.ae_vs_vae import published_table, spread_table
 from zspace.cli import main
 
 
@@ -38,6 +38,29 @@ def test_published_table_has_every_row_even_without_numbers():
     assert len(table.rows) == 13
     assert table.rows[0][1] == "4,515 (4,553)"
     assert all(len(r) == len(table.columns) for r in table.rows)
+
+
+def test_spread_table_per_seed_and_min_max():
+    def run(loss, peak, shell, logvar=None):
+        m = {"training": {"last": {"total": loss}}, "radius": {"peak": peak, "mean": peak + 1, "shell95": shell}}
+        return m | ({"vae": {"logvar_mean": logvar}} if logvar is not None else {})
+
+    ms = {
+        "ae-s0": run(4600.0, 16.5, [10.0, 30.0]),
+        "ae-s1": run(4500.0, 19.75, [12.0, 26.0]),  # the series' second minimum
+        "vae-s0": run(4700.0, 16.0, [14.0, 18.0], -9.0),
+        "vae-s1": run(4800.0, 66.0, [60.0, 70.0], -8.5),  # the run that jumped to R ~ 66
+    }
+    table = spread_table(ms, ["ae", "vae"], [0, 1])
+    assert [r[:2] for r in table.rows] == [
+        ["ae", "seed 0"], ["ae", "seed 1"], ["ae", "min - max"],
+        ["vae", "seed 0"], ["vae", "seed 1"], ["vae", "min - max"],
+    ]  # fmt: skip
+    assert table.rows[1][2:] == [4500.0, 19.75, 20.75, 14.0, None]  # shell width = 26 - 12; an AE has no logvar
+    assert table.rows[2][3] == "16.5 - 19.75"
+    assert table.rows[2][6] == "-"
+    assert table.rows[5][3:5] == ["16 - 66", "17 - 67"]
+    assert table.rows[5][6] == "-9 - -8.5"
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,35 @@ def _share(radius: dict, a: float, b: float) -> float | None:
 
 def _row(label: str, pub_ae: Any, ae: Any, pub_vae: Any, vae: Any, vae5: Any) -> list[Any]:
     return [label, pub_ae, ae, pub_vae, vae, vae5]
+
+
+SPREAD = (  # (column, metric path) of the run-to-run table
+    ("final loss per image", ("training", "last", "total")),
+    ("radius peak", ("radius", "peak")),
+    ("mean radius", ("radius", "mean")),
+    ("95 % shell width", ("radius", "shell95")),
+    ("mean logvar", ("vae", "logvar_mean")),
+)
+
+
+def spread_table(ms: dict[str, dict], models: Sequence[str], seeds: Sequence[int]) -> Table:
+    """One row per (model, seed) and a min - max row per model: how far runs differ only by their seed."""
+
+    def value(run: dict, path: tuple[str, ...]) -> float | None:
+        v = _get(run, *path)
+        if path[-1] == "shell95" and v is not None:
+            return float(v[1] - v[0])
+        return None if v is None else float(v)
+
+    rows: list[list[Any]] = []
+    for model in models:
+        values = [[value(ms.get(f"{model}-s{seed}", {}), path) for _, path in SPREAD] for seed in seeds]
+        rows += [[model, f"seed {seed}", *v] for seed, v in zip(seeds, values, strict=True)]
+        columns = list(zip(*values, strict=True))
+        span = [f"{min(c):.4g} - {max(c):.4g}" if all(x is not None for x in c) else "-" for c in columns]
+        rows.append([model, "min - max", *span])
+    return Table("Run-to-run spread (same data and settings, only the training seed differs)",
+                 ["model", "run", *(c for c, _ in SPREAD)], rows)  # fmt: skip
 
 
 def published_table(ms: dict[str, dict], faces: dict[str, float]) -> Table:
@@ -397,6 +427,8 @@ def run_ae_vs_vae(
     faces = {k: face_distance(run_dirs[v], seed=seed) for k, v in primary.items() if k != "vae-tiny-kl-noclip"}
     head = Section("published", "Published figures beside ours")
     head.tables += [published_table(by_key, faces), acceptance(by_key)]
+    if len(seeds) > 1:
+        head.tables.append(spread_table(ms, [m.key for m in models], seeds))
     minutes = (time.perf_counter() - t0) / 60
     head.summary = (
         f"{infos[primary['ae']]['n']:,} CelebA images at 96x96, z_dim 256, {epochs} epochs per model "
@@ -425,7 +457,11 @@ def run_ae_vs_vae(
         "minutes": minutes,
         "acceptance": head.tables[1].rows,
     }
-    command = f"zspace study celeba-ae-vs-vae --data {path}" + (" --quick" if quick else "")
+    command = (
+        f"zspace study celeba-ae-vs-vae --data {path} --epochs {epochs} --limit {limit}"
+        + (f" --seeds {','.join(map(str, seeds))}" if len(seeds) > 1 else f" --seed {seeds[0]}")
+        + (" --quick" if quick else "")
+    )
     write_report(
         sections,
         out,
