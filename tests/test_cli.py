@@ -139,6 +139,12 @@ def test_foreign_and_truncated_weights(tmp_path):
     assert main(small_digits(tmp_path, "--name", "other", "--set", "model.z_dim=6")) == 0
     code, err = run_cli("embed", str(run), "--out", str(tmp_path / "lat"))
     assert code == 0, err
+    code, err = run_cli("embed", str(run), "--out", str(tmp_path / "lat"))  # a latents folder is replaced
+    assert code == 0, err
+    code, err = run_cli("embed", str(run), "--out", str(tmp_path))  # a folder with other things in it is not
+    assert code == 2
+    assert "is not a latents folder" in err
+    assert (run / "model.safetensors").is_file()
     # resume with another architecture
     code, err = run_cli(*small_digits(tmp_path, "--set", "model.z_dim=5", "--resume"))
     assert code == 2

@@ -57,9 +57,38 @@ def test_write_report_files_and_page(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["sections"]["radius"]["peak"] == pytest.approx(16.5)
     assert metrics["sections"]["vae"]["skipped"] is True
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
-    write_report(sections()[1:], out, title="again", command="c")  # replaces the folder whole
-    assert not (out / "radius-hist.png").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".report-staging")]  # no staging folder left
+    assert json.loads((out / ".zspace-report.json").read_text()) == ["radius-hist.png", "metrics.json", "report.html"]
+
+
+def test_rewriting_a_report_keeps_foreign_files_and_drops_stale_figures(tmp_path):
+    out = tmp_path / "study"
+    (out / "runs" / "ae").mkdir(parents=True)
+    (out / "runs" / "ae" / "model.safetensors").write_bytes(b"weights")  # a study's training run beside its report
+    (out / "notes.txt").write_text("mine")
+    write_report(sections(), out, title="first", command="c")
+    write_report(sections()[1:], out, title="again", command="c")
+    assert not (out / "radius-hist.png").exists()  # the first report's figure, gone with it
+    assert (out / "runs" / "ae" / "model.safetensors").read_bytes() == b"weights"
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "again" in (out / "report.html").read_text()
+
+
+def test_a_failure_while_plotting_leaves_the_previous_report(tmp_path):
+    out = tmp_path / "out"
+    write_report(sections(), out, title="good", command="c")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    class Broken(Figure):
+        def savefig(self, *args, **kwargs):
+            raise RuntimeError("disk full")
+
+    bad = sections()
+    bad[0].figures.append(FigureItem("broken", Broken(), "never written"))
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(bad, out, title="bad", command="c")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".report-staging")]
 
 
 @pytest.mark.parametrize(

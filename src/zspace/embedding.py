@@ -70,6 +70,14 @@ def encode_batches(
         yield {k: getattr(enc, k).float().cpu().numpy() for k in ARRAYS if getattr(enc, k) is not None}
 
 
+def _check_replaceable(out: Path) -> None:
+    """A latents folder is replaced whole; refuse anything else at ``out`` (``--out .`` must not wipe a folder)."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
+        raise DataError(f"{out} exists and is not a latents folder (no meta.json); choose another --out")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} exists and is not a folder; choose another --out")
+
+
 def embed(
     model: LatentModel,
     data: Dataset,
@@ -93,6 +101,7 @@ def embed(
     if eps_factor is not None and old_factor is not None:
         model.eps_factor = eps_factor
     out = Path(out)
+    _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:

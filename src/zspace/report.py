@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.atomic import replace_dir
+from zspace.atomic import atomic_write_text
 from zspace.sections.base import Section, Table
 
 CSS = """
@@ -113,6 +115,9 @@ def page(sections: list[Section], images: dict[str, str], *, title: str, command
 """
 
 
+MANIFEST = ".zspace-report.json"  # the files the last report wrote into its folder
+
+
 def write_report(
     sections: Iterable[Section],
     out_dir: str | Path,
@@ -125,22 +130,44 @@ def write_report(
 ) -> Path:
     """Write ``report.html``, the figures and ``metrics.json`` into ``out_dir``; returns the page's path.
 
-    The folder is filled in a temporary sibling and swapped in at the end, so an interrupted report never
-    leaves a half-written folder in place of a good one.
+    Everything is rendered in a hidden staging folder first, so a failure while plotting leaves the folder as it
+    was. The files are then moved in one by one with ``os.replace`` (never half-written), ``report.html`` last,
+    and the figures of an earlier report that this one no longer has are removed. Nothing else in ``out_dir`` is
+    touched: a study keeps its training runs beside its report, and ``--out .`` is safe.
     """
     sections = list(sections)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    images: dict[str, str] = {}
-    for s in sections:
-        for f in s.figures:
-            name = f"{slug(s.key)}-{slug(f.name)}.png"
-            f.figure.savefig(tmp / name, dpi=dpi)
-            images[f"{s.key}/{f.name}"] = name
-    metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
-    metrics = {**(extra_metrics or {}), "command": command, "sections": metrics}
-    (tmp / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2) + "\n")
-    (tmp / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
-    replace_dir(tmp, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-staging-"))
+    try:
+        images: dict[str, str] = {}
+        for s in sections:
+            for f in s.figures:
+                name = f"{slug(s.key)}-{slug(f.name)}.png"
+                f.figure.savefig(staging / name, dpi=dpi)
+                images[f"{s.key}/{f.name}"] = name
+        metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
+        metrics = {**(extra_metrics or {}), "command": command, "sections": metrics}
+        (staging / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2) + "\n")
+        (staging / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
+        written = [*sorted(set(images.values())), "metrics.json", "report.html"]
+        previous = _previous_files(out_dir)
+        for name in written:  # report.html last: the page never points at figures not yet in place
+            os.replace(staging / name, out_dir / name)
+        atomic_write_text(out_dir / MANIFEST, json.dumps(written) + "\n")
+        for name in sorted(set(previous) - set(written)):
+            (out_dir / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "report.html"
+
+
+def _previous_files(out_dir: Path) -> list[str]:
+    """Plain file names the previous report wrote (from its manifest); anything else is never removed."""
+    try:
+        names = json.loads((out_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")]

@@ -32,11 +32,11 @@ from zspace.cluster.outputs import (
     evaluate,
     tsne_section,
 )
-from zspace.cluster.report import write_study_report
 from zspace.cluster.tsne_map import TsneFeatures, tsne_features
 from zspace.config import load_config
 from zspace.data import load_dataset
 from zspace.embedding import embed
+from zspace.report import write_report
 from zspace.runs import load_run
 from zspace.sections.base import Section, Table
 
@@ -139,7 +139,7 @@ def run_mnist_latent(
     metrics = _metrics(evaluations, map_evaluations, best, train_info, cfg, time.perf_counter() - t0)
     command = study_command("mnist-latent", data, out, quick, seed)
     title = "KMeans as a classifier: MNIST autoencoder latents"
-    write_study_report(sections, out, title=title, command=command, metrics=metrics)
+    write_report(sections, out, title=title, command=command, extra_metrics=metrics)
     return metrics
 
 

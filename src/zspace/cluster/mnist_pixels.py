@@ -28,8 +28,8 @@ from zspace.cluster.outputs import (
     evaluate,
     tsne_section,
 )
-from zspace.cluster.report import write_study_report
 from zspace.config import DataConfig
+from zspace.report import write_report
 from zspace.sections.base import Section, Table
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def run_mnist_kmeans(
     ]
     command = study_command("mnist-kmeans", data, out, quick, seed)
     title = "KMeans as a classifier: raw MNIST pixels"
-    write_study_report(sections, out, title=title, command=command, metrics=metrics)
+    write_report(sections, out, title=title, command=command, extra_metrics=metrics)
     steps("report")
     return metrics
 

@@ -20,9 +20,9 @@ from zspace.analyses.tsne import embed_tsne
 from zspace.cluster.classifier import ClusterClassifier
 from zspace.cluster.common import Split, Steps, load_split, resolve_data, study_command
 from zspace.cluster.outputs import Evaluation, classifier_section, elbow_section, evaluate, tsne_section
-from zspace.cluster.report import write_study_report
 from zspace.config import DataConfig
 from zspace.figures.cluster import explained_variance_plot, split_errors_plot
+from zspace.report import write_report
 from zspace.sections.base import FigureItem, Section, Table
 
 PUBLISHED = {"pca 3": 0.012, "pca 2": 0.03, "original": 0.02}  # one split each: 0.012; ~97 %; ~98 % accuracy
@@ -89,8 +89,8 @@ def run_wifi(
     steps("t-SNE")
     metrics = _metrics(runs, variance, cfg, first, time.perf_counter() - t0)
     command = study_command("wifi", data, out, quick, seed)
-    write_study_report(
-        sections, out, title="KMeans as a classifier: WIFI localization", command=command, metrics=metrics
+    write_report(
+        sections, out, title="KMeans as a classifier: WIFI localization", command=command, extra_metrics=metrics
     )
     return metrics
 
