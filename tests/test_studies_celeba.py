@@ -93,3 +93,7 @@ def test_study_cli_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "missing" in err[0]
+    assert main(["-q", "study", "celeba-ae-vs-vae", "--seeds", "0,x", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["zspace: error: --seeds must be comma-separated integers, e.g. 0,1,2; got '0,x'"]
+    assert not (tmp_path / "s").exists()

@@ -36,14 +36,14 @@ def _setup_logging(verbosity: int) -> None:
 
 
 @contextmanager
-def _bar(desc: str, quiet: bool) -> Iterator:
+def _bar(desc: str, quiet: bool, unit: str = "img") -> Iterator:
     """A progress callback ``(done, total)`` drawing one tqdm bar."""
     bar = None
 
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="img", leave=False, disable=quiet, file=sys.stderr)
+            bar = tqdm(total=total, desc=desc, unit=unit, leave=False, disable=quiet, file=sys.stderr)
         bar.update(done - bar.n)
 
     try:
@@ -204,13 +204,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("studies") / args.name
     extra = {"epochs": args.epochs, "limit": args.limit}
     if args.seeds:
-        extra["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        try:
+            extra["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise ConfigError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
     accepted = inspect.signature(func).parameters
     for key, value in extra.items():
         if value is not None and key not in accepted:
             raise ConfigError(f"study {args.name!r} has no option --{key}")
     kwargs = {k: v for k, v in extra.items() if v is not None}
-    with _bar(args.name, args.quiet) as progress:
+    with _bar(args.name, args.quiet, unit="step") as progress:
         metrics = func(data=args.data, out=out, quick=args.quick, seed=args.seed, progress=progress, **kwargs)
     log.info("study %s: report in %s (%d metrics)", args.name, out, len(metrics))
     return 0
