@@ -268,11 +268,12 @@ def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config)
             rows = np.sort(np.random.default_rng(cfg.seed).choice(len(s.X_test), size=n, replace=False))
             Y, labels = embed_tsne(s.X_test[rows], n_iter=cfg.tsne_iter, random_state=cfg.seed), s.y_test[rows]
             how = "mapped on their own"
+        heading = f"t-SNE of the {model.upper()} latents of {n:,} test images"
         caption = (
-            f"t-SNE of the {model.upper()} latents of {n:,} test images (25 dimensions, perplexity 30, early "
+            f"{heading} (25 dimensions, perplexity 30, early "
             f"exaggeration 12, {cfg.tsne_iter} iterations), {how}; coloured by digit."
         )
-        figures.append((f"tsne-{model}", Y, labels, caption))
+        figures.append((f"tsne-{model}", Y, labels, heading, caption))
     names = next(iter(latents.values())).class_names
     return tsne_section("tsne", "t-SNE maps of the test latents", figures, names)
 

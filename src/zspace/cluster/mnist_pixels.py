@@ -198,11 +198,12 @@ def _tsne(split: Split, cfg: Config, seed: int) -> Section:
     rows = np.sort(np.random.default_rng(seed).choice(len(split.X_train), size=n, replace=False))
     pca = cfg.tsne_pca if cfg.tsne_pca < split.X_train.shape[1] else None
     Y = embed_tsne(split.X_train[rows], pca_components=pca, n_iter=cfg.tsne_iter, random_state=seed)
+    heading = f"t-SNE of {n:,} random training images"
     caption = (
-        f"t-SNE of {n:,} random training images (raw pixels / 255, PCA to {pca} components first; perplexity 30, "
+        f"{heading} (raw pixels / 255, PCA to {pca} components first; perplexity 30, "
         f"early exaggeration 12, {cfg.tsne_iter} iterations), coloured by digit. Mixed zones explain the confusions."
     )
-    maps = [("tsne-train", Y, split.y_train[rows], caption)]
+    maps = [("tsne-train", Y, split.y_train[rows], heading, caption)]
     return tsne_section("tsne", "t-SNE map of the training images", maps, split.class_names)
 
 

@@ -207,12 +207,12 @@ def elbow_section(key: str, curves: Sequence[ElbowCurve], *, caption: str, notes
 
 
 def tsne_section(
-    key: str, title: str, maps: Sequence[tuple[str, np.ndarray, np.ndarray, str]], names: Sequence[str]
+    key: str, title: str, maps: Sequence[tuple[str, np.ndarray, np.ndarray, str, str]], names: Sequence[str]
 ) -> Section:
-    """t-SNE maps ``(name, Y (n, 2), labels (n,), caption)`` coloured by class."""
+    """t-SNE maps ``(name, Y (n, 2), labels (n,), heading, caption)`` coloured by class."""
     section = Section(key=key, title=title)
-    for name, Y, labels, caption in maps:
-        fig = tsne_map(Y, colors=np.asarray(labels), names=list(names), title=caption.split(" (")[0])
+    for name, Y, labels, heading, caption in maps:
+        fig = tsne_map(Y, colors=np.asarray(labels), names=list(names), title=heading)
         section.figures.append(FigureItem(name, fig, caption))
     section.metrics = {"maps": [{"name": m[0], "n_points": len(m[1])} for m in maps]}
     return section

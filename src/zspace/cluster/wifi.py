@@ -179,11 +179,12 @@ def _tsne(split: Split, cfg: Config, seed: int) -> Section:
     X = np.concatenate([split.X_train, split.X_test])
     y = np.concatenate([split.y_train, split.y_test])
     Y = embed_tsne(X, n_iter=cfg.tsne_iter, random_state=seed)
+    heading = f"t-SNE of all {len(X):,} rows"
     caption = (
-        f"t-SNE of all {len(X):,} rows (7 signals; perplexity 30, early exaggeration 12, {cfg.tsne_iter} iterations), "
-        "coloured by room."
+        f"{heading} (7 signals; perplexity 30, early exaggeration 12, {cfg.tsne_iter} iterations), coloured by room."
     )
-    return tsne_section("tsne", "t-SNE map of the WIFI rows", [("tsne-rooms", Y, y, caption)], split.class_names)
+    maps = [("tsne-rooms", Y, y, heading, caption)]
+    return tsne_section("tsne", "t-SNE map of the WIFI rows", maps, split.class_names)
 
 
 def _metrics(
