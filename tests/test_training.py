@@ -149,7 +149,8 @@ def test_a_crash_during_a_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     model = build_model(cfg.model)
     opt = torch.optim.Adam(model.parameters())
     path = tmp_path / "ckpt.safetensors"
-    save_checkpoint(path, model, opt, {"epoch": 1})
+    progress = {"epoch": 1, "step": 0, "global_step": 3, "history": [], "partial": None}
+    save_checkpoint(path, model, opt, progress)
     before = path.read_bytes()
     with torch.no_grad():
         for p in model.parameters():
@@ -160,11 +161,11 @@ def test_a_crash_during_a_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr("zspace.atomic.os.replace", killed)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, model, opt, {"epoch": 2})
+        save_checkpoint(path, model, opt, {**progress, "epoch": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]  # no temp file left behind
     monkeypatch.undo()
-    assert load_checkpoint(path, build_model(cfg.model), opt) == {"epoch": 1}
+    assert load_checkpoint(path, build_model(cfg.model), opt) == progress
 
 
 def test_truncated_and_foreign_weights_are_clear_errors(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from zspace import runs
+from zspace import ownership, runs
 from zspace.config import RunConfig
 from zspace.data import Dataset, Progress, image_shape, load_dataset
 from zspace.errors import ConfigError, DataError
@@ -69,24 +69,35 @@ def train_run(
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> Path:
-    """Train the run ``cfg`` describes (or continue it with ``resume``); returns the run folder."""
+    """Train the run ``cfg`` describes (or continue it with ``resume``); returns the run folder.
+
+    The run's lock is held throughout, so a second process training the same run name is refused. A run folder
+    with no checkpoint yet (an interrupted or failed start) is started afresh, by a rerun or by ``resume``.
+    """
     cfg = resolve(cfg)
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     model = seeded_model(cfg)
+    run_dir = Path(cfg.out_dir) / cfg.name
+    if resume and runs.is_unfinished_start(run_dir):
+        log.info("%s has no checkpoint yet: starting it from the beginning", run_dir)
+        resume, overwrite = False, True
     if resume:
         runs.check_resumable(cfg)
+    else:
+        runs.check_creatable(cfg, overwrite=overwrite)  # fail before a possibly long data load
     data = load_dataset(cfg.data, progress=progress)
     check_data(data, cfg)
-    if resume:
-        run_dir = Path(cfg.out_dir) / cfg.name
-        runs.save_config(run_dir, cfg)
-    else:
-        run_dir = runs.create_run(cfg, data_reference(data), device=device, overwrite=overwrite)
-    trainer = Trainer(model, data, cfg, run_dir, device)
-    trainer.on_step, trainer.on_epoch = on_step, on_epoch
-    if resume:
-        trainer.resume()
-    trainer.fit()
+    with ownership.run_lock(Path(cfg.out_dir), cfg.name):  # nothing is written before the input checked out
+        if resume:
+            runs.check_resumable(cfg)  # again: another process may have changed the folder meanwhile
+        else:
+            run_dir = runs.create_run(cfg, data_reference(data), device=device, overwrite=overwrite)
+        trainer = Trainer(model, data, cfg, run_dir, device)
+        trainer.on_step, trainer.on_epoch = on_step, on_epoch
+        if resume:
+            trainer.resume()
+            runs.save_config(run_dir, cfg)  # only once the checkpoint has loaded: a failed resume changes nothing
+        trainer.fit()
     return run_dir

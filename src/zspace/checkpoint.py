@@ -106,22 +106,75 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimizer and RNG states from :func:`save_checkpoint`; returns the progress dict."""
+    """Restore model, optimizer and RNG states from :func:`save_checkpoint`; returns the progress dict.
+
+    Anything missing or edited (a header key, the progress JSON, an RNG entry) is a :class:`CheckpointError`
+    naming the file and what is wrong; nothing is restored unless everything checks out.
+    """
+    path = Path(path)
     tensors, meta = _read_safetensors(path)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a zspace checkpoint (format {meta.get('format')!r})")
+    progress = _check_progress(path, _json_entry(path, meta, "progress"))
+    groups = _json_entry(path, meta, "param_groups")
     parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "optim": {}, "rng": {}}
     for key, t in tensors.items():
         head, _, rest = key.partition("/")
+        if head not in parts:
+            raise CheckpointError(f"checkpoint {path} holds an unknown tensor {key!r}")
         parts[head][rest if head == "model" else key] = t
-    load_into(model, parts["model"], Path(path))
+    rng = parts["rng"].get("rng/cpu")
+    if rng is None or rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise CheckpointError(f"checkpoint {path} lacks a valid CPU RNG state (rng/cpu)")
+    load_into(model, parts["model"], path)
     try:
-        optimizer.load_state_dict(_optimizer_state(parts["optim"], json.loads(meta["param_groups"])))
-    except (ValueError, KeyError) as e:
+        optimizer.load_state_dict(_optimizer_state(parts["optim"], groups))
+    except (ValueError, KeyError, TypeError, IndexError) as e:
         raise CheckpointError(f"optimizer state in {path} does not fit the model: {e}") from None
-    torch.set_rng_state(parts["rng"]["rng/cpu"])
-    cuda_keys = sorted((k for k in parts["rng"] if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1]))
+    try:
+        torch.set_rng_state(rng)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} has an invalid CPU RNG state: {str(e).splitlines()[0]}") from None
+    try:
+        cuda_keys = sorted(
+            (k for k in parts["rng"] if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1])
+        )
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} has a malformed CUDA RNG entry") from None
     cuda_states = [parts["rng"][k] for k in cuda_keys]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
-    return json.loads(meta["progress"])
+    return progress
+
+
+def _json_entry(path: Path, meta: dict[str, str], key: str) -> Any:
+    if key not in meta:
+        raise CheckpointError(f"checkpoint {path} lacks its {key!r} header entry")
+    try:
+        return json.loads(meta[key])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: header entry {key!r} is not valid JSON ({e})") from None
+
+
+_PROGRESS_INTS = ("epoch", "step", "global_step")
+
+
+def _check_progress(path: Path, progress: Any) -> dict[str, Any]:
+    """The progress entry must have non-negative integer counters, a history list and a partial sum or null."""
+    if not isinstance(progress, dict):
+        raise CheckpointError(f"checkpoint {path}: progress must be a JSON object, got {type(progress).__name__}")
+    for key in _PROGRESS_INTS:
+        value = progress.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise CheckpointError(f"checkpoint {path}: progress {key!r} must be an integer >= 0, got {value!r}")
+    history = progress.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise CheckpointError(f"checkpoint {path}: progress 'history' must be a list of epoch rows")
+    partial = progress.get("partial")
+    if partial is not None and not (
+        isinstance(partial, dict) and all(isinstance(v, (int, float)) for v in partial.values())
+    ):
+        raise CheckpointError(f"checkpoint {path}: progress 'partial' must be null or an object of numbers")
+    if partial is not None and not {"n", "total", "reconstruction", "kl", "weighted_kl"} <= set(partial):
+        raise CheckpointError(f"checkpoint {path}: progress 'partial' lacks loss sums")
+    return progress

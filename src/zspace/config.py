@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -212,6 +213,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 def validate(cfg: RunConfig) -> None:
     """Reject values that cannot work, naming the key. Shape checks needing the data happen at model build."""
     m, t, dc = cfg.model, cfg.train, cfg.data
+    _check_finite(cfg)
     checks = [
         (m.z_dim > 0, "model.z_dim must be > 0", m.z_dim),
         (len(m.filters) > 0 and all(f > 0 for f in m.filters), "model.filters must be positive", m.filters),
@@ -221,7 +223,9 @@ def validate(cfg: RunConfig) -> None:
         (m.eps_clip is None or m.eps_clip >= 0, "model.eps_clip must be >= 0", m.eps_clip),
         (m.kl_weight >= 0, "model.kl_weight must be >= 0", m.kl_weight),
         (m.image_size >= 0 and m.channels >= 0, "model.image_size/channels must be >= 0", m.image_size),
-        (t.epochs >= 0, "train.epochs must be >= 0", t.epochs),
+        (t.epochs >= 1, "train.epochs must be >= 1", t.epochs),
+        (t.threads >= 0, "train.threads must be >= 0 (0 = torch's default)", t.threads),
+        (m.eps_factor >= 0, "model.eps_factor must be >= 0", m.eps_factor),
         (t.batch_size > 0, "train.batch_size must be > 0", t.batch_size),
         (t.lr > 0, "train.lr must be > 0", t.lr),
         (t.checkpoint_every >= 0, "train.checkpoint_every must be >= 0", t.checkpoint_every),
@@ -229,14 +233,15 @@ def validate(cfg: RunConfig) -> None:
         (dc.limit >= 0, "data.limit must be >= 0", dc.limit),
         (0 <= dc.test_fraction < 1, "data.test_fraction must be in [0, 1)", dc.test_fraction),
         (
-            bool(cfg.name) and "/" not in cfg.name and cfg.name not in (".", ".."),
-            "name must be a folder name",
+            _is_folder_name(cfg.name),
+            "name must be a folder name (no '/', NUL, '.', '..'; <= 200 bytes)",
             cfg.name,
         ),
+        ("\0" not in cfg.out_dir and bool(cfg.out_dir), "out_dir must be a path without NUL bytes", cfg.out_dir),
     ]
     for ok, msg, value in checks:
         if not ok:
-            raise ConfigError(f"{msg}, got {value!r}")
+            raise ConfigError(f"{msg}, got {short_repr(value)}")
     for key, choices in _CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -244,3 +249,29 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key {key!r} must be one of {', '.join(choices)}, got {value!r}")
     if m.eps_clip == 0:
         m.eps_clip = None
+
+
+def _is_folder_name(name: str) -> bool:
+    return (
+        bool(name)
+        and "/" not in name
+        and "\0" not in name
+        and name not in (".", "..")
+        and len(name.encode("utf-8", "surrogatepass")) <= 200
+    )
+
+
+def _check_finite(cfg: RunConfig) -> None:
+    """NaN or infinity in any float key is a :class:`ConfigError` naming the key."""
+    for section in ("data", "model", "train"):
+        obj = getattr(cfg, section)
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config key '{section}.{f.name}' must be a finite number, got {value!r}")
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters so an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.atomic import atomic_write_text
+from zspace import ownership
+from zspace.atomic import atomic_write_text, replace_dir
 from zspace.checkpoint import load_weights
 from zspace.config import RunConfig
 from zspace.errors import CheckpointError, ConfigError
@@ -81,19 +82,57 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
 def create_run(
     cfg: RunConfig, data_ref: dict[str, Any], *, device: str | torch.device = "cpu", overwrite: bool = False
 ) -> Path:
-    """Create ``out_dir/name`` with config, environment and data reference, all at once (temp + rename)."""
-    path = Path(cfg.out_dir) / cfg.name
-    if path.exists() and not overwrite:
-        raise ConfigError(f"run folder {path} exists; use --resume to continue it or --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{cfg.name}.tmp-"))
-    save_config(tmp, cfg)
-    (tmp / ENVIRONMENT).write_text(json.dumps(environment(device), indent=2) + "\n")
-    (tmp / DATA).write_text(json.dumps(data_ref, indent=2, default=str) + "\n")
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+    """Create ``out_dir/name`` with config, environment and data reference, all at once (temp + rename).
+
+    An existing folder is replaced only when zspace can show it wrote it (see :mod:`zspace.ownership`): with
+    ``overwrite``, or without it when the folder is an unfinished start (no checkpoint, no weights yet).
+    """
+    path = check_creatable(cfg, overwrite=overwrite)
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{cfg.name}.tmp-"))
+    try:
+        tmp.chmod(0o755 & ~_umask())
+        ownership.write_marker(tmp)
+        save_config(tmp, cfg)
+        atomic_write_text(tmp / ENVIRONMENT, json.dumps(environment(device), indent=2) + "\n")
+        atomic_write_text(tmp / DATA, json.dumps(data_ref, indent=2, default=str, ensure_ascii=False) + "\n")
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path
+
+
+def check_creatable(cfg: RunConfig, *, overwrite: bool = False) -> Path:
+    """The run folder ``cfg`` names, if it may be created (or replaced); else a one-line :class:`ConfigError`."""
+    path = Path(cfg.out_dir) / cfg.name
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ConfigError(f"out_dir {parent} is a file, not a folder")
+    if path.exists() or path.is_symlink():
+        if not overwrite and not is_unfinished_start(path):
+            raise ConfigError(f"run folder {path} exists; use --resume to continue it or --overwrite to replace it")
+        ownership.check_replaceable_run(path)
+    return path
+
+
+def is_unfinished_start(path: Path) -> bool:
+    """A run folder zspace created that holds no checkpoint and no weights: nothing to lose by replacing it."""
+    path = Path(path)
+    return (
+        path.is_dir()
+        and not path.is_symlink()
+        and ownership.is_run_folder(path)
+        and not (path / CHECKPOINT).exists()
+        and not (path / WEIGHTS).exists()
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_config(path: Path, cfg: RunConfig) -> None:

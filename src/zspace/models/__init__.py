@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import torch
+
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
+from zspace.limits import check_memory
 from zspace.models.ae import AE
 from zspace.models.base import Encoding, LatentModel, ModelOutput
 from zspace.models.conv import conv_sizes
@@ -21,7 +24,25 @@ def build_model(cfg: ModelConfig) -> LatentModel:
         raise ConfigError(f"unknown model {cfg.kind!r} (known: {', '.join(sorted(MODELS))})")
     if cfg.image_size < 1 or cfg.channels < 1:
         raise ConfigError("model.image_size and model.channels must be resolved from the data before building")
+    check_model_size(cfg)
     return MODELS[cfg.kind](cfg)
+
+
+def count_parameters(cfg: ModelConfig) -> int:
+    """Parameters of the model ``cfg`` describes, counted on the meta device (nothing is allocated)."""
+    try:
+        with torch.device("meta"):
+            model = MODELS[cfg.kind](cfg)
+    except (RuntimeError, OverflowError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"model config cannot be built ({msg}): check model.z_dim, filters, extra_dense") from None
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_model_size(cfg: ModelConfig) -> None:
+    """Refuse a model whose weights, gradients and Adam state (4 float32 copies) the machine cannot hold."""
+    n = count_parameters(cfg)
+    check_memory(16.0 * n, "model.z_dim/filters/extra_dense/image_size", f"a model of {n:,} parameters")
 
 
 __all__ = ["AE", "MODELS", "VAE", "Encoding", "LatentModel", "ModelOutput", "build_model", "conv_sizes"]
