@@ -58,7 +58,9 @@ def test_write_report_files_and_page(tmp_path):
     assert metrics["sections"]["radius"]["peak"] == pytest.approx(16.5)
     assert metrics["sections"]["vae"]["skipped"] is True
     assert not [p for p in out.iterdir() if p.name.startswith(".report-staging")]  # no staging folder left
-    assert json.loads((out / ".zspace-report.json").read_text()) == ["radius-hist.png", "metrics.json", "report.html"]
+    manifest = json.loads((out / ".zspace-report.json").read_text())
+    assert list(manifest["files"]) == ["radius-hist.png", "metrics.json", "report.html"]
+    assert manifest["kind"] == "zspace analyze"
 
 
 def test_rewriting_a_report_keeps_foreign_files_and_drops_stale_figures(tmp_path):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zspace.config import from_mapping, load_toml, parse_override, set_key
+from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key
 from zspace.data import Progress, load_dataset
 from zspace.embedding import Latents, embed, load_latents
 from zspace.errors import ConfigError, DataError, ZSpaceError
@@ -78,6 +78,7 @@ def analysis_settings(
         raise ConfigError(f"unknown analysis {bad[0]!r} (known: {', '.join(SECTIONS)})")
     configs = {k: from_mapping(section_module(k).Config, d.get(k, {}), f"{k}.") for k in keys}
     for k, cfg in configs.items():  # every value checked before any analysis runs
+        check_finite(cfg, f"{k}.")
         validate = getattr(section_module(k), "validate", None) or getattr(section_module(k), "_validate", None)
         if validate:
             validate(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import logging
@@ -53,7 +54,7 @@ def _bar(desc: str, quiet: bool, unit: str = "img") -> Iterator:
             bar.close()
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
+def _overrides(args: argparse.Namespace) -> list:
     sets = list(args.set or [])
     for flag, key in (
         ("data", "data.path"),
@@ -64,9 +65,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     ):
         value = getattr(args, flag, None)
         if value is not None:
-            sets.append(f"{key}={json.dumps(value)}")
+            sets.append((key, value))  # typed: a path is never re-parsed from a string
     if getattr(args, "strict", False):
-        sets.append("data.strict=true")
+        sets.append(("data.strict", True))
     return sets
 
 
@@ -315,6 +316,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zspace: interrupted; a run continues from its last checkpoint with --resume", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a read-only folder, a name too long: one line, never a traceback
+        print(f"zspace: error: {os_error_message(e, args.command)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        if not _is_out_of_memory(e):
+            raise
+        print(f"zspace: error: {args.command}: out of memory ({_first_line(e)}); use smaller sizes", file=sys.stderr)
+        return 2
+
+
+def os_error_message(e: OSError, command: str) -> str:
+    """``train: cannot write /runs/x/checkpoint.safetensors: No space left on device``."""
+    reason = e.strerror or _first_line(e) or type(e).__name__
+    path = e.filename if e.filename is not None else ""
+    verb = "cannot write" if e.errno in _WRITE_ERRNOS else "cannot access"
+    if e.filename2 is not None:
+        path = f"{path} -> {e.filename2}"
+    return f"{command}: {verb} {path}: {reason}" if path else f"{command}: {reason}"
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EEXIST, errno.ENOTEMPTY}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
 
 
 if __name__ == "__main__":

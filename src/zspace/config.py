@@ -13,6 +13,7 @@ import math
 import sys
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,20 +104,21 @@ _CHOICES = {
 }
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_config(path: str | Path | None = None, overrides: Iterable[str | tuple[str, Any]] = ()) -> RunConfig:
     """Read a TOML config (or start from the defaults) and apply ``key=value`` overrides.
 
     Parameters
     ----------
     path : path of a TOML file, or None for the defaults. The run name defaults to the file's stem.
-    overrides : strings like ``"model.z_dim=32"``; the value is parsed as TOML, else taken as a string.
+    overrides : strings like ``"model.z_dim=32"`` (the value is parsed as TOML, else taken as a string), or
+        ``(key, value)`` pairs taken as they are.
     """
     d: dict[str, Any] = {}
     if path is not None:
         d = load_toml(path)
         d.setdefault("name", Path(path).stem)
     for item in overrides:
-        key, value = parse_override(item)
+        key, value = item if isinstance(item, tuple) else parse_override(item)
         set_key(d, key, value)
     return RunConfig.from_dict(d)
 
@@ -262,13 +264,24 @@ def _is_folder_name(name: str) -> bool:
 
 
 def _check_finite(cfg: RunConfig) -> None:
-    """NaN or infinity in any float key is a :class:`ConfigError` naming the key."""
     for section in ("data", "model", "train"):
-        obj = getattr(cfg, section)
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"config key '{section}.{f.name}' must be a finite number, got {value!r}")
+        check_finite(getattr(cfg, section), f"{section}.")
+
+
+def check_finite(obj: Any, prefix: str = "") -> None:
+    """NaN or infinity in any float field of dataclass ``obj`` (lists too) is a :class:`ConfigError` naming it."""
+
+    def bad(value: Any) -> bool:
+        if isinstance(value, float):
+            return not math.isfinite(value)
+        return isinstance(value, (list, tuple)) and any(bad(v) for v in value)
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            check_finite(value, f"{prefix}{f.name}.")
+        elif bad(value):
+            raise ConfigError(f"config key '{prefix}{f.name}' must be finite, got {short_repr(value)}")
 
 
 def short_repr(value: Any, limit: int = 80) -> str:

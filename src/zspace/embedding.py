@@ -9,7 +9,11 @@ A latents folder holds one ``.npy`` file per array, written batch by batch into 
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import math
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,9 +26,12 @@ import torch
 
 from zspace.atomic import replace_dir
 from zspace.data import Dataset, Progress
-from zspace.errors import DataError
+from zspace.errors import ConfigError, DataError
+from zspace.limits import check_disk
 from zspace.models import LatentModel
 from zspace.training import to_tensor
+
+log = logging.getLogger(__name__)
 
 ARRAYS = ("z", "mu", "logvar")
 
@@ -94,6 +101,10 @@ def embed(
     """Encode the ``split`` of ``data`` and write a latents folder at ``out`` (replaced atomically)."""
     if not data.is_image:
         raise DataError(f"dataset {data.name!r} is tabular; only image datasets can be embedded")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"embed batch size must be an integer >= 1, got {batch_size!r}")
+    if eps_factor is not None and not (math.isfinite(eps_factor) and eps_factor >= 0):
+        raise ConfigError(f"eps_factor must be a finite number >= 0, got {eps_factor!r}")
     rows = data.indices(split)
     if len(rows) == 0:
         raise DataError(f"split {split!r} of dataset {data.name!r} is empty")
@@ -102,6 +113,11 @@ def embed(
         model.eps_factor = eps_factor
     out = Path(out)
     _check_replaceable(out)
+    n_arrays = len(ARRAYS) if model.kind == "vae" else 1
+    need = len(rows) * (
+        4 * model.cfg.z_dim * n_arrays + 8 * 2 + (data.attributes.shape[1] if data.attributes is not None else 0)
+    )
+    check_disk(out.parent, need + (1 << 20), f"writing {len(rows):,} latents")  # a full disk would fault the memory map
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
@@ -134,7 +150,7 @@ def _write(
 ) -> None:
     n, z_dim = len(rows), model.cfg.z_dim
     names = ARRAYS if model.kind == "vae" else ("z",)
-    maps = {k: np.lib.format.open_memmap(tmp / f"{k}.npy", "w+", np.float32, (n, z_dim)) for k in names}
+    maps = {k: _preallocated(tmp / f"{k}.npy", (n, z_dim)) for k in names}
     done = 0
     for arrays in encode_batches(model, data.x, rows, **kw):
         b = len(arrays["z"])
@@ -153,8 +169,26 @@ def _write(
         np.save(tmp / "attributes.npy", np.asarray(data.attributes)[rows].astype(np.int8))
 
 
-def load_latents(path: str | Path) -> Latents:
-    """Memory-map a latents folder written by :func:`embed` (read-only; nothing is copied)."""
+def _preallocated(path: Path, shape: tuple[int, int]) -> np.memmap:
+    """A float32 .npy memory map whose blocks are allocated now: a full disk is ENOSPC here, not SIGBUS later."""
+    m = np.lib.format.open_memmap(path, "w+", np.float32, shape)
+    with path.open("r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, path.stat().st_size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+    return m
+
+
+def load_latents(path: str | Path, *, drop_nonfinite: bool = True) -> Latents:
+    """Memory-map a latents folder written by :func:`embed` (read-only; nothing is copied).
+
+    The arrays are checked against each other (2-D ``z`` with at least one row, ``mu``/``logvar`` of its shape,
+    ``index``/``labels``/``attributes`` of its length); a corrupt ``meta.json`` or a mismatch is a
+    :class:`~zspace.errors.DataError`. Rows with NaN or infinity in z/mu/logvar are counted, logged and dropped
+    (``meta["nonfinite_dropped"]``), or refused when ``drop_nonfinite`` is false or no finite row is left.
+    """
     path = Path(path)
     if not (path / "z.npy").is_file():
         raise DataError(f"{path} is not a latents folder (no z.npy)")
@@ -165,11 +199,9 @@ def load_latents(path: str | Path) -> Latents:
             return None
         try:
             return np.load(f, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
-            raise DataError(f"latents file {f} is corrupt: {e}") from None
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"latents file {f} is corrupt: {str(e).splitlines()[0] if str(e) else e}") from None
 
-    meta_file = path / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     latents = Latents(
         z=arr("z"),
         index=arr("index"),
@@ -177,9 +209,64 @@ def load_latents(path: str | Path) -> Latents:
         logvar=arr("logvar"),
         labels=arr("labels"),
         attributes=arr("attributes"),
-        meta=meta,
+        meta=_read_meta(path),
         path=path,
     )
-    if latents.index is None or len(latents.index) != len(latents.z):
+    _check_shapes(latents, path)
+    return _drop_nonfinite(latents, path, refuse=not drop_nonfinite)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    meta_file = path / "meta.json"
+    if not meta_file.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"latents metadata {meta_file} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"latents metadata {meta_file} must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def _check_shapes(lat: Latents, path: Path) -> None:
+    """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays have N rows."""
+    z = lat.z
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or not np.issubdtype(z.dtype, np.number):
+        raise DataError(f"latents folder {path}: z must be a numeric (n_samples >= 1, z_dim >= 1) array, got {z.shape}")
+    for name in ("mu", "logvar"):
+        a = getattr(lat, name)
+        if a is not None and (a.shape != z.shape or not np.issubdtype(a.dtype, np.number)):
+            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, z has {z.shape}")
+    if (lat.mu is None) != (lat.logvar is None):
+        raise DataError(f"latents folder {path}: mu.npy and logvar.npy come together (one is missing)")
+    if lat.index is None or lat.index.shape != (len(z),):
         raise DataError(f"latents folder {path} is inconsistent: index.npy is missing or differs from z in length")
-    return latents
+    for name in ("labels", "attributes"):
+        a = getattr(lat, name)
+        if a is not None and (a.ndim < 1 or len(a) != len(z) or (name == "labels" and a.ndim != 1)):
+            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, but z has {len(z):,} rows")
+
+
+def _drop_nonfinite(lat: Latents, path: Path, *, refuse: bool, chunk: int = 65536) -> Latents:
+    names = [k for k in ARRAYS if getattr(lat, k) is not None]
+    good = np.ones(len(lat.z), dtype=bool)
+    for start in range(0, len(lat.z), chunk):  # chunked: a million rows never need a full-size temporary
+        for k in names:
+            block = getattr(lat, k)[start : start + chunk]
+            good[start : start + chunk] &= np.isfinite(block).all(axis=1)
+    bad = int((~good).sum())
+    if bad == 0:
+        return lat
+    first = int(np.flatnonzero(~good)[0])
+    what = f"latents folder {path}: {bad:,} of {len(good):,} rows hold NaN or infinity (first: row {first})"
+    if refuse or bad == len(good):
+        raise DataError(what + ("; no finite row is left" if bad == len(good) else ""))
+    log.warning("%s; they are dropped", what)
+    keep = np.flatnonzero(good)
+    rows = {
+        k: None if getattr(lat, k) is None else np.asarray(getattr(lat, k))[keep]
+        for k in (*ARRAYS, "index", "labels", "attributes")
+    }
+    meta = {**lat.meta, "nonfinite_dropped": bad, "nonfinite_first_row": first}
+    return Latents(meta=meta, path=lat.path, **rows)

@@ -98,26 +98,30 @@ def check_replaceable_run(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(out_dir: Path, name: str) -> Iterator[Path]:
-    """Hold the exclusive training lock of run ``name``; a second holder gets a one-line :class:`ConfigError`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = out_dir / f".{name}.lock"
+def exclusive(lock: Path, what: str) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``lock`` (created if needed); a second holder gets a one-line error."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise ConfigError(
-                f"run {out_dir / name} is being trained by {holder}; wait for it or choose another name"
-            ) from None
+            raise ConfigError(f"{what} is in use by {holder}; wait for it or choose another") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-        clean_stale_temps(out_dir, name)
-        yield lock
+        yield Path(lock)
     finally:
         os.close(fd)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path, name: str) -> Iterator[Path]:
+    """Hold the exclusive training lock of run ``name``; a second holder gets a one-line :class:`ConfigError`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(out_dir / f".{name}.lock", f"run {out_dir / name} (being trained)") as lock:
+        clean_stale_temps(out_dir, name)
+        yield lock
 
 
 def clean_stale_temps(out_dir: Path, name: str) -> None:

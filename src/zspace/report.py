@@ -6,6 +6,7 @@ figures with captions, and its notes (what was adapted or skipped), and ends wit
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from zspace.atomic import atomic_write_text
+from zspace.errors import ConfigError
+from zspace.ownership import exclusive
 from zspace.sections.base import Section, Table
 
 CSS = """
@@ -115,7 +118,8 @@ def page(sections: list[Section], images: dict[str, str], *, title: str, command
 """
 
 
-MANIFEST = ".zspace-report.json"  # the files the last report wrote into its folder
+MANIFEST = ".zspace-report.json"  # what the last report wrote into its folder: kind, and each file's sha256
+MANIFEST_FORMAT = "zspace-report-2"
 
 
 def write_report(
@@ -127,47 +131,111 @@ def write_report(
     intro: str = "",
     extra_metrics: dict[str, Any] | None = None,
     dpi: int = 110,
+    kind: str | None = None,
 ) -> Path:
     """Write ``report.html``, the figures and ``metrics.json`` into ``out_dir``; returns the page's path.
 
     Everything is rendered in a hidden staging folder first, so a failure while plotting leaves the folder as it
     was. The files are then moved in one by one with ``os.replace`` (never half-written), ``report.html`` last,
-    and the figures of an earlier report that this one no longer has are removed. Nothing else in ``out_dir`` is
-    touched: a study keeps its training runs beside its report, and ``--out .`` is safe.
+    and the figures of an earlier report that this one no longer has are removed. Only files zspace can show it
+    wrote are replaced or removed: the manifest records each file's sha256 and the report's ``kind`` (by default
+    the command, e.g. ``zspace analyze``). A file of the user's own, a file changed since, or another kind of
+    report in ``out_dir`` is a :class:`~zspace.errors.ConfigError`, before anything is written. A study keeps its
+    training runs beside its report, and ``--out .`` is safe.
     """
     sections = list(sections)
     out_dir = Path(out_dir)
+    kind = kind or _kind_of(command)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"report folder {out_dir} is a file, not a folder; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-staging-"))
-    try:
-        images: dict[str, str] = {}
-        for s in sections:
-            for f in s.figures:
-                name = f"{slug(s.key)}-{slug(f.name)}.png"
-                f.figure.savefig(staging / name, dpi=dpi)
-                images[f"{s.key}/{f.name}"] = name
-        metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
-        metrics = {**(extra_metrics or {}), "command": command, "sections": metrics}
-        (staging / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2) + "\n")
-        (staging / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
-        written = [*sorted(set(images.values())), "metrics.json", "report.html"]
-        previous = _previous_files(out_dir)
-        for name in written:  # report.html last: the page never points at figures not yet in place
-            os.replace(staging / name, out_dir / name)
-        atomic_write_text(out_dir / MANIFEST, json.dumps(written) + "\n")
-        for name in sorted(set(previous) - set(written)):
-            (out_dir / name).unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with exclusive(out_dir / ".zspace-report.lock", f"report folder {out_dir}"):
+        for stale in out_dir.glob(".report-staging-*"):  # left by a killed writer: we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        previous = _previous_files(out_dir, kind)
+        staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-staging-"))
+        try:
+            written = _render(sections, staging, title=title, command=command, intro=intro,
+                              extra_metrics=extra_metrics, dpi=dpi)  # fmt: skip
+            _check_owned(out_dir, written, previous)
+            hashes = {name: _sha256(staging / name) for name in written}
+            for name in written:  # report.html last: the page never points at figures not yet in place
+                os.replace(staging / name, out_dir / name)
+            manifest = {"format": MANIFEST_FORMAT, "kind": kind, "files": hashes}
+            atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            for name in sorted(set(previous) - set(written)):
+                if _sha256_or_none(out_dir / name) == previous[name]:
+                    (out_dir / name).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "report.html"
 
 
-def _previous_files(out_dir: Path) -> list[str]:
-    """Plain file names the previous report wrote (from its manifest); anything else is never removed."""
+def _render(sections: list[Section], staging: Path, *, title: str, command: str, intro: str,
+            extra_metrics: dict[str, Any] | None, dpi: int) -> list[str]:  # fmt: skip
+    """Figures, metrics.json and report.html into ``staging``; returns the file names, report.html last."""
+    images: dict[str, str] = {}
+    for s in sections:
+        for f in s.figures:
+            name = f"{slug(s.key)}-{slug(f.name)}.png"
+            f.figure.savefig(staging / name, dpi=dpi)
+            images[f"{s.key}/{f.name}"] = name
+    metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
+    metrics = {**(extra_metrics or {}), "command": command, "sections": metrics}
+    (staging / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2, ensure_ascii=False) + "\n")
+    (staging / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
+    return [*sorted(set(images.values())), "metrics.json", "report.html"]
+
+
+def _kind_of(command: str) -> str:
+    words = command.split()
+    return " ".join(words[:3] if len(words) > 2 and words[1] == "study" else words[:2]) or "report"
+
+
+def _check_owned(out_dir: Path, names: list[str], previous: dict[str, str]) -> None:
+    """Every file about to be replaced must be one the previous report of this kind wrote, unchanged since."""
+    for name in names:
+        target = out_dir / name
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise ConfigError(f"{target} is not a plain file zspace wrote; choose another --out")
+        if target.exists() and _sha256(target) != previous.get(name):
+            raise ConfigError(
+                f"{target} exists and was not written by this kind of zspace report (or was changed since); "
+                "choose another --out"
+            )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sha256_or_none(path: Path) -> str | None:
     try:
-        names = json.loads((out_dir / MANIFEST).read_text())
+        return _sha256(path) if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        return None
+
+
+def _previous_files(out_dir: Path, kind: str) -> dict[str, str]:
+    """Plain file names (with sha256) the previous report of ``kind`` wrote; anything else is never touched."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
     except (OSError, ValueError):
-        return []
-    if not isinstance(names, list):
-        return []
-    return [n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")]
+        return {}
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        return {}
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return {}
+    if manifest.get("kind") != kind:
+        other = manifest.get("kind")
+        raise ConfigError(f"{out_dir} holds the report of `{other}`; write this `{kind}` report elsewhere (--out)")
+    return {
+        n: h
+        for n, h in files.items()
+        if isinstance(n, str) and isinstance(h, str) and n == Path(n).name and not n.startswith(".")
+    }

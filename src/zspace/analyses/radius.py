@@ -79,6 +79,9 @@ class Histogram:
         return float(self.centres[int(np.argmax(self.counts))])
 
 
+MAX_BINS = 10_000_000  # intervals per histogram at most (80 MB of counts)
+
+
 def histogram(R: np.ndarray, *, width: float = 0.5, r_max: float = 35.0) -> Histogram:
     """Number of radii per interval of ``width`` over [0, r_max); r_max is raised to hold the largest radius.
 
@@ -96,6 +99,10 @@ def histogram(R: np.ndarray, *, width: float = 0.5, r_max: float = 35.0) -> Hist
     top = float(R.max())
     adapted = top >= r_max
     upper = width * (math.floor(top / width) + 1) if adapted else r_max
+    if upper / width > MAX_BINS:  # a far outlier: coarser intervals (a multiple of width), not a huge array
+        width *= math.ceil(upper / width / MAX_BINS)
+        upper = width * (math.floor(top / width) + 1)
+        adapted = True
     n_bins = max(1, math.ceil(upper / width - 1e-9))
     idx = np.minimum(np.floor(R / width).astype(np.int64), n_bins - 1)
     counts = np.bincount(idx, minlength=n_bins).astype(np.int64)

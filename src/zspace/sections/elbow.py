@@ -35,6 +35,9 @@ class Config:
     min_slope_ratio: float = 3.0  # "pronounced": log-log slope over [k/2, k] >= this x the slope over [k, 2k]
 
 
+MAX_KS = 256  # at most this many KMeans fits per algorithm (the series: every k in 2..250)
+
+
 def validate(cfg: Config) -> None:
     unknown = [a for a in cfg.algorithms if a not in ALGORITHMS]
     if unknown or not cfg.algorithms:
@@ -91,6 +94,13 @@ def _ks(cfg: Config, n: int, notes: list[str]) -> np.ndarray:
     kept = ks[ks < n]  # k = n gives inertia 0: nothing to learn
     if len(kept) < len(ks):
         notes.append(f"k is limited to below the {n} points: k in {cfg.k_min}..{kept.max() if len(kept) else '-'}")
+    if len(kept) > MAX_KS:  # thousands of KMeans fits would run for hours: thin the grid, keep its ends
+        step = int(np.ceil(len(kept) / MAX_KS))
+        thinned = np.unique(np.append(kept[::step], kept[-1]))
+        notes.append(
+            f"{len(kept):,} values of k are too many fits: every {step * cfg.k_step}th k is used ({len(thinned)})"
+        )
+        kept = thinned
     return kept
 
 

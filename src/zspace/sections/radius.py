@@ -57,11 +57,20 @@ def run(ctx: Context, cfg: Config) -> Section:
     return section
 
 
+MAX_BINS = 10_000_000  # histogram bins per width (80 MB of counts)
+
+
 def validate(cfg: Config) -> None:
     if cfg.width <= 0 or (cfg.fine_width is not None and cfg.fine_width <= 0) or cfg.r_max <= 0:
         raise ConfigError(
             f"radius: width, fine_width and r_max must be > 0, got {cfg.width}, {cfg.fine_width}, {cfg.r_max}"
         )
+    for key, width in (("width", cfg.width), ("fine_width", cfg.fine_width)):
+        if width is not None and cfg.r_max / width > MAX_BINS:
+            raise ConfigError(
+                f"radius.{key} = {width} makes {cfg.r_max / width:.3g} bins over r_max {cfg.r_max}; "
+                f"the limit is {MAX_BINS:,} bins"
+            )
     if any(len(s) != 2 for s in cfg.shells):
         raise ConfigError(f"radius: shells must be pairs (a, b), got {cfg.shells}")
     if cfg.chunk < 1 or cfg.shells_dim < 0 or any(a > b for a, b in cfg.shells):
