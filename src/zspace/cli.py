@@ -10,7 +10,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tqdm import tqdm
@@ -220,6 +220,22 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from zspace.explore import ExploreConfig, open_explorer, serve
+    from zspace.training import resolve_device
+
+    cfg = ExploreConfig(k=args.k)
+    with _bar("encoding", args.quiet) as progress:
+        explorer = open_explorer(args.run, split=args.split, device=resolve_device(args.device), cfg=cfg,
+                                 progress=progress)  # fmt: skip
+    if args.tsne:
+        explorer.tsne.start()
+    with suppress(KeyboardInterrupt):  # uvicorn has shut down cleanly: Ctrl-C is how the explorer ends
+        serve(explorer, host=args.host, port=args.port, open_browser=not args.no_browser)
+    log.info("explorer stopped")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from zspace.demo import run_demo
 
@@ -297,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out-dir", default="runs", help="parent folder of the demo run (default runs)")
     d.add_argument("--epochs", type=int, help="epochs (default: the demo config's)")
     d.set_defaults(func=cmd_demo)
+
+    x = sub.add_parser("explore", help="look at a run's latent space in the browser: hover shows images, click decodes")
+    x.add_argument("run", help="run folder (its latents are encoded first if missing)")
+    x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    x.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port, logged)")
+    x.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of the run to show")
+    x.add_argument("--k", type=int, default=8, help="nearest training images shown beside a decoded point")
+    x.add_argument("--tsne", action="store_true", help="start computing the t-SNE map at once (else when asked)")
+    x.add_argument("--device", default="cpu", help="device of the decoder: cpu, auto, cuda, cuda:N")
+    x.add_argument("--no-browser", action="store_true", help="do not open the page in a web browser")
+    x.set_defaults(func=cmd_explore)
     return p
 
 

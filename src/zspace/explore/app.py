@@ -1,0 +1,213 @@
+"""The explorer's ASGI app (Starlette): the page, its scripts, and a small JSON API over an :class:`Explorer`.
+
+Routes::
+
+    GET /                              the page (static/index.html)
+    GET /static/plotly.min.js          plotly.js from the plotly wheel (nothing comes from a CDN)
+    GET /static/explore.js, .css       the page's own script and style
+    GET /api/info                      sizes, principal components, colourings, t-SNE status
+    GET /api/points?view=pca&pcs=1,2   coordinates of every point: base64 little-endian float32 ``x``, ``y``
+    GET /api/points?view=tsne          the same for the t-SNE map; 202 {"status": "computing"} until it is ready
+    GET /api/colours?by=label          class codes (base64 uint8/uint16) and class names
+    GET /api/thumb/{row}.png?size=64   the data image of a point
+    GET /api/decode?pcs=1,2&x=&y=&base=mean|ROW&k=8
+                                       the decoded image at a location of a PCA plane and its nearest training images
+
+Every bad request (a bad number, an unknown colouring, a row out of range, NaN) is a 4xx with ``{"error": ...}``
+naming the problem; an unexpected failure is a 500 with the same shape, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from zspace.errors import ZSpaceError
+from zspace.explore.data import Explorer, b64, data_url
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+
+
+def plotly_js() -> Path:
+    """plotly.min.js as the plotly wheel ships it."""
+    path = Path(str(importlib.resources.files("plotly") / "package_data" / "plotly.min.js"))
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js is missing from the plotly package ({path})")
+    return path
+
+
+class BadRequest(HTTPException):
+    def __init__(self, detail: str, status_code: int = 400):
+        super().__init__(status_code=status_code, detail=detail)
+
+
+def _param(request: Request, name: str, default: str | None = None) -> str:
+    value = request.query_params.get(name, default)
+    if value is None:
+        raise BadRequest(f"missing query parameter {name!r}")
+    return value
+
+
+def _int(request: Request, name: str, default: int | None = None) -> int:
+    raw = _param(request, name, None if default is None else str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(request: Request, name: str) -> float:
+    raw = _param(request, name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+def _pcs(request: Request) -> tuple[int, int]:
+    raw = _param(request, "pcs", "1,2")
+    parts = raw.split(",")
+    try:
+        pcs = tuple(int(p) for p in parts)
+    except ValueError:
+        raise BadRequest(f"pcs must be two component numbers like 1,2; got {raw!r}") from None
+    if len(pcs) != 2:
+        raise BadRequest(f"pcs must be two component numbers like 1,2; got {raw!r}")
+    return pcs  # type: ignore[return-value]
+
+
+def _row(explorer: Explorer, raw: int) -> int:
+    if not 0 <= raw < len(explorer.points):
+        raise BadRequest(f"no point {raw}: there are {len(explorer.points)}", status_code=404)
+    return raw
+
+
+def _explorer(request: Request) -> Explorer:
+    return request.app.state.explorer
+
+
+def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def plotly(request: Request) -> Response:
+    return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+def info(request: Request) -> Response:
+    return JSONResponse(_explorer(request).info())
+
+
+def points(request: Request) -> Response:
+    explorer = _explorer(request)
+    view = _param(request, "view", "pca")
+    if view == "pca":
+        pcs = _pcs(request)
+        xy = explorer.plane(pcs)
+        labels = [f"PC{p} ({100 * explorer.explained[p - 1]:.1f} % of the variance)" for p in pcs]
+    elif view == "tsne":
+        if explorer.tsne.start() != "ready":
+            if explorer.tsne.status == "failed":
+                raise BadRequest(f"the t-SNE map failed: {explorer.tsne.error}", status_code=503)
+            return JSONResponse({"status": "computing", "view": "tsne"}, status_code=202)
+        xy, labels = explorer.tsne.map, ["t-SNE 1", "t-SNE 2"]
+    else:
+        raise BadRequest(f"unknown view {view!r} (known: pca, tsne)")
+    return JSONResponse(points_payload(xy, view, labels))
+
+
+def colours(request: Request) -> Response:
+    c = _explorer(request).colouring(_param(request, "by", "none"))
+    dtype = "uint8" if c.codes.dtype == np.uint8 else "uint16"
+    return JSONResponse({"by": c.by, "dtype": dtype, "codes": b64(c.codes, dtype), "names": c.names})
+
+
+def thumb(request: Request) -> Response:
+    explorer = _explorer(request)
+    row = _row(explorer, request.path_params["row"])
+    png = explorer.png(explorer.image(row), _int(request, "size", explorer.cfg.thumb_size))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def decode(request: Request) -> Response:
+    explorer = _explorer(request)
+    pcs = _pcs(request)
+    x, y = _float(request, "x"), _float(request, "y")
+    raw_base = _param(request, "base", "mean")
+    if raw_base != "mean" and not raw_base.isdigit():
+        raise BadRequest(f"base must be 'mean' or a point's row number, got {raw_base!r}")
+    base = None if raw_base == "mean" else _row(explorer, int(raw_base))
+    z = explorer.location(pcs, x, y, base)
+    rows, dist = explorer.neighbours(z, _int(request, "k", explorer.cfg.k))
+    image = explorer.decode(z)
+    labels = None if explorer.labels is None else [int(explorer.labels[r]) for r in rows]
+    return JSONResponse({
+        "pcs": list(pcs), "x": x, "y": y, "base": raw_base, "z_norm": float(np.linalg.norm(z)),
+        "image": data_url(explorer.png(image)), "image_shape": list(image.shape),
+        "neighbours": [int(r) for r in rows], "distances": [round(float(d), 6) for d in dist], "labels": labels,
+    })  # fmt: skip
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/static/plotly.min.js", plotly),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    Route("/api/info", info),
+    Route("/api/points", points),
+    Route("/api/colours", colours),
+    Route("/api/thumb/{row:int}.png", thumb),
+    Route("/api/decode", decode),
+]
+
+
+def create_app(explorer: Explorer) -> Starlette:
+    """The Starlette app serving ``explorer`` (kept in ``app.state.explorer``)."""
+    handlers = {HTTPException: _http_error, ZSpaceError: _bad_input, Exception: _server_error}
+    app = Starlette(routes=ROUTES, exception_handlers=handlers)
+    app.state.explorer = explorer
+    return app
+
+
+def points_payload(xy: np.ndarray, view: str, labels: list[str]) -> dict:
+    """Coordinates (N, 2) as two base64 float32 arrays, with the axis titles and ranges."""
+    xy = np.asarray(xy, dtype=np.float32)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return {
+        "view": view,
+        "n": len(xy),
+        "dtype": "float32",
+        "x": b64(xy[:, 0], "float32"),
+        "y": b64(xy[:, 1], "float32"),
+        "labels": labels,
+        "range": [[float(lo[0]), float(hi[0])], [float(lo[1]), float(hi[1])]],
+    }
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.status_code != 404 or isinstance(exc, BadRequest) else f"not found: {request.url.path}"
+    return JSONResponse({"error": detail}, status_code=exc.status_code)
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("explorer: %s failed: %s: %s", request.url.path, type(exc).__name__, exc)
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)

@@ -1,0 +1,103 @@
+"""Build an :class:`~zspace.explore.data.Explorer` from a run folder: its latents (encoded once if missing), its
+model and the images of its dataset, row-aligned with the latents."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zspace.data import Dataset, Progress, load_dataset
+from zspace.embedding import Latents, embed, load_latents
+from zspace.errors import DataError, ZSpaceError
+from zspace.explore.data import ExploreConfig, Explorer
+from zspace.runs import CONFIG, load_run
+from zspace.sections.decode import dataset_rows
+
+log = logging.getLogger(__name__)
+
+
+def open_explorer(
+    path: str | Path,
+    *,
+    split: str = "all",
+    device: str | torch.device = "cpu",
+    cfg: ExploreConfig | None = None,
+    progress: Progress | None = None,
+) -> Explorer:
+    """The explorer of run folder ``path``: latents of ``split`` from ``path/latents/split`` (encoded if absent).
+
+    Raises :class:`~zspace.errors.ZSpaceError` for a folder that is not a run, or latents of another model.
+    A dataset that cannot be loaded any more is a warning: points and decoding still work, images do not.
+    """
+    path = Path(path)
+    if not (path / CONFIG).is_file():
+        raise DataError(f"{path} is not a run folder (no {CONFIG}); zspace explore needs the run to decode")
+    run = load_run(path, device=device)
+    lat_dir = path / "latents" / split
+    data = None
+    if not (lat_dir / "z.npy").is_file():
+        log.info("no latents in %s yet: encoding the %s split (zspace embed does this ahead of time)", lat_dir, split)
+        data = load_dataset(run.config.data, progress=progress)
+        embed(run.model, data, lat_dir, split=split, device=device, meta={"run": str(path.resolve())})
+    latents = load_latents(lat_dir)
+    if latents.z.shape[1] != run.config.model.z_dim:
+        raise DataError(f"latents in {lat_dir} have dimension {latents.z.shape[1]}, the run's model "
+                        f"{run.config.model.z_dim}; re-encode them with zspace embed")  # fmt: skip
+    if data is None:
+        data = _try_dataset(run)
+    images, train_mask = _aligned_images(latents, data)
+    points = latents.mu if latents.mu is not None else latents.z
+    log.info("explorer: %d points of dimension %d from %s", len(points), points.shape[1], lat_dir)
+    return Explorer(
+        np.asarray(points),
+        model=run.model,
+        images=images,
+        labels=None if latents.labels is None else np.asarray(latents.labels),
+        label_names=latents.meta.get("label_names"),
+        attributes=None if latents.attributes is None else np.asarray(latents.attributes),
+        attribute_names=latents.meta.get("attribute_names"),
+        train_mask=train_mask,
+        name=run.config.name,
+        tsne_cache=lat_dir,
+        cfg=cfg,
+    )
+
+
+def _try_dataset(run) -> Dataset | None:
+    try:
+        return load_dataset(run.config.data)
+    except ZSpaceError as e:
+        log.warning("the run's images cannot be loaded (%s); the explorer shows points without images", e)
+        return None
+
+
+def _aligned_images(latents: Latents, data: Dataset | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The dataset's images in the order of the latents (N, H, W, C) uint8, and which rows are training items."""
+    if data is None or not data.is_image:
+        return None, None
+    rows = dataset_rows(data.index, np.asarray(latents.index))
+    if (rows < 0).any():
+        log.warning("%d latent points are not in the run's dataset any more; the explorer shows no images",
+                    int((rows < 0).sum()))  # fmt: skip
+        return None, None
+    train = ~np.asarray(data.test_mask)[rows]
+    if np.array_equal(rows, np.arange(len(data))):
+        return data.x, train  # the whole dataset in order: no copy of a memory-mapped cache
+    return _RowView(data.x, rows), train
+
+
+class _RowView:
+    """``x[rows[i]]`` without copying ``x`` (a memory map of the image cache may be larger than memory)."""
+
+    def __init__(self, x: np.ndarray, rows: np.ndarray):
+        self.x, self.rows = x, rows
+        self.shape = (len(rows), *x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.x[self.rows[i]]
