@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from zspace.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
-from zspace.report import write_report
+from zspace.report import slug, write_report
 from zspace.sections.base import FigureItem, Section, Table
 
 COMPARED = ("training", "radius", "pca", "elbow", "vae", "decode")
@@ -59,14 +60,27 @@ def analyse_runs(
 ) -> tuple[Runs, dict[str, dict]]:
     """Run the compared analyses on every source with the same settings; names are made unique."""
     keys_, configs, seed = analysis_settings(config_path, list(sets), ",".join(keys))
-    sources = {}
+    sources: dict[str, Any] = {}
+    seen: dict[Path, str] = {}
     for path in paths:  # every source is opened (and checked) before any analysis runs
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise ConfigError(f"compare: {path} is given twice (as {seen[resolved]!r}); name each run once")
+        seen[resolved] = str(path)
         source = open_source(path)
-        sources[source.name if source.name not in sources else f"{source.name} ({Path(path).name})"] = source
+        sources[_unique_name(source.name, Path(path), sources)] = source
     runs: Runs = {
         name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
     }
     return runs, {name: source_summary(src) for name, src in sources.items()}
+
+
+def _unique_name(name: str, path: Path, taken: dict[str, Any]) -> str:
+    """A display name whose file-name slug no other run has (figure files are named by slug)."""
+    slugs = {slug(t) for t in taken}
+    candidates = [name, f"{name} ({path.name})", f"{name} ({path.parent.name}/{path.name})"]
+    candidates += [f"{name} ({i})" for i in range(2, len(taken) + 3)]
+    return next(c for c in candidates if c not in taken and slug(c) not in slugs)
 
 
 def _metrics(runs: Runs, key: str) -> dict[str, dict]:

@@ -149,7 +149,7 @@ def write_report(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"report folder {out_dir} is a file, not a folder; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(out_dir / ".zspace-report.lock", f"report folder {out_dir}"):
+    with exclusive(_lock_path(out_dir), f"report folder {out_dir}"):
         for stale in out_dir.glob(".report-staging-*"):  # left by a killed writer: we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         previous = _previous_files(out_dir, kind)
@@ -178,6 +178,9 @@ def _render(sections: list[Section], staging: Path, *, title: str, command: str,
     for s in sections:
         for f in s.figures:
             name = f"{slug(s.key)}-{slug(f.name)}.png"
+            stem, i = name[:-4], 2
+            while name in images.values():  # two figures whose names slug alike never share a file
+                name, i = f"{stem}-{i}.png", i + 1
             f.figure.savefig(staging / name, dpi=dpi)
             images[f"{s.key}/{f.name}"] = name
     metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
@@ -187,8 +190,16 @@ def _render(sections: list[Section], staging: Path, *, title: str, command: str,
     return [*sorted(set(images.values())), "metrics.json", "report.html"]
 
 
+def _lock_path(out_dir: Path) -> Path:
+    """The writers' lock of a report folder, kept out of the folder (it may be the user's own)."""
+    key = hashlib.sha256(str(out_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    folder = Path(tempfile.gettempdir()) / "zspace-locks"
+    folder.mkdir(mode=0o1777, exist_ok=True)
+    return folder / f"report-{key}.lock"
+
+
 def _kind_of(command: str) -> str:
-    words = command.split()
+    words = [w for w in command.split() if not w.startswith("-")]
     return " ".join(words[:3] if len(words) > 2 and words[1] == "study" else words[:2]) or "report"
 
 

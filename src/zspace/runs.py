@@ -50,6 +50,8 @@ HISTORY_FIELDS = (
 )
 # Keys that may differ between a run's saved config and the config it is resumed with.
 RESUMABLE_CHANGES = (
+    "name",  # a run folder may be moved or renamed and resumed where it now is
+    "out_dir",
     "train.epochs",
     "train.device",
     "train.threads",

@@ -159,7 +159,7 @@ def embed_tsne(
         early_exaggeration_iter=early_iter,
         n_iter=n_iter - early_iter,
         negative_gradient_method="fft" if n >= FFT_MIN_POINTS else "bh",
-        initialization="pca",
+        initialization="pca" if X.shape[1] >= 2 else "random",  # PCA init needs two features
         random_state=random_state,
         n_jobs=1 if n < SERIAL_BELOW else n_jobs,
     )

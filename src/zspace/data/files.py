@@ -74,7 +74,7 @@ def decode_image(path: str | Path, size: int, crop: str = "center") -> np.ndarra
         im.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
         im.load()  # decode now, so that a truncated file raises here
         ImageOps.exif_transpose(im, in_place=True)
-        im = im.convert("RGB")
+        im = _to_rgb(im)
         if crop == "center":
             w, h = im.size
             side = min(w, h)
@@ -82,6 +82,15 @@ def decode_image(path: str | Path, size: int, crop: str = "center") -> np.ndarra
             im = im.crop((left, top, left + side, top + side))
         im = im.resize((size, size), Image.Resampling.BICUBIC)
         return np.asarray(im, dtype=np.uint8)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """RGB, with 16-bit (and 32-bit integer) greyscale scaled to 8 bits; Pillow's convert would clip at 255."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        im = Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
+    return im.convert("RGB")
 
 
 def fingerprint(root: str | Path, rels: Sequence[str]) -> str:

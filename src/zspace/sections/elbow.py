@@ -171,7 +171,7 @@ def elbow_summary(curves: list[ElbowCurve]) -> str:
     if len(curves) == 2:
         a, b = curves
         common, ia, ib = np.intersect1d(a.ks, b.ks, return_indices=True)  # the curves may use different k grids
-        if len(common):
+        if len(common) and np.all(b.best[ib] > 0):
             ratio = a.best[ia] / b.best[ib]
             parts.append(
                 f"inertia {a.algorithm}/{b.algorithm} at the {len(common)} common k: median {np.median(ratio):.4f}, "

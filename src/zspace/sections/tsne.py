@@ -35,6 +35,10 @@ def run(ctx: Context, cfg: Config) -> Section:
         section.skipped = True
         section.notes.append(f"t-SNE needs at least 4 points; the latents hold {n}.")
         return section
+    if _all_equal(z):
+        section.skipped = True
+        section.notes.append("every latent point is the same: a t-SNE map has nothing to show.")
+        return section
     sizes = _fit_sizes(cfg.sizes, n, section.notes)
     pcs = _fit_components(cfg.pca_components, z_dim, section.notes)
     colors = _colors(ctx, cfg, section.notes)
@@ -54,6 +58,13 @@ def run(ctx: Context, cfg: Config) -> Section:
     section.metrics = {"maps": [m.to_metrics() for m in maps], "k": K, "n_queries": N_QUERIES}
     section.summary = _summary(maps)
     return section
+
+
+def _all_equal(z: np.ndarray, chunk: int = 65536) -> bool:
+    """Whether every row of ``z`` equals the first (read in chunks: z may be a large memory map)."""
+    first = np.asarray(z[:1])
+    return all(np.array_equal(np.asarray(z[i : i + chunk]), np.broadcast_to(first, z[i : i + chunk].shape))
+               for i in range(0, len(z), chunk))  # fmt: skip
 
 
 def validate(cfg: Config) -> None:

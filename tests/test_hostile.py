@@ -1,0 +1,439 @@
+"""Hostile input through the command line: each case exits 2 with one line on stderr, no traceback, nothing lost.
+
+The table grows with every bug found. Cases that need a fixture (a trained run, a latents folder) build it
+first; the file-system cases mount a real tmpfs (full, read-only) and skip with the reason where mounting is
+refused (CI runs as root, so they run there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zspace.cli import main
+from zspace.ownership import run_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = str(ROOT / "configs" / "digits-demo.toml")
+SMALL = ["--set", "model.z_dim=4", "--set", "model.filters=[8, 16]", "--epochs", "1"]
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    """Run the CLI in-process; an uncaught exception (a traceback) fails the test by itself."""
+    capsys.readouterr()
+    code = main(["-q", *argv])
+    return code, capsys.readouterr().err
+
+
+def refused(capsys, *argv: str, needle: str = "") -> str:
+    code, err = cli(capsys, *argv)
+    lines = err.strip().splitlines()
+    assert code == 2, (argv, code, err)
+    assert len(lines) == 1 and lines[0].startswith("zspace: error: "), (argv, err)
+    assert needle.lower() in lines[0].lower(), (needle, lines[0])
+    return lines[0]
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its bytes: a before/after fingerprint."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(Path(path).rglob("*")) if p.is_file()}
+
+
+def train(out: Path, name: str = "d", *extra: str) -> list[str]:
+    return ["train", DIGITS, "--out-dir", str(out), "--name", name, *SMALL, *extra]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hostile-runs")
+    assert main(["-q", *train(out)]) == 0
+    return out / "d"
+
+
+@pytest.fixture
+def run_copy(run_dir: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "runs" / "d"
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+# --- data loss -----------------------------------------------------------------------------------------------
+
+
+def test_overwrite_refuses_an_ordinary_folder_and_keeps_its_files(capsys, tmp_path):
+    mine = tmp_path / "runs" / "d"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("years of work")
+    before = tree(mine)
+    refused(capsys, *train(tmp_path / "runs", "d", "--overwrite"), needle="not a zspace run folder")
+    assert tree(mine) == before
+
+
+def test_overwrite_refuses_a_run_folder_holding_a_user_file(capsys, run_copy):
+    (run_copy / "notes.txt").write_text("mine")
+    before = tree(run_copy)
+    refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle="notes.txt")
+    assert tree(run_copy) == before
+
+
+def test_overwrite_replaces_a_zspace_run(capsys, run_copy):
+    old_marker = (run_copy / ".zspace-run").read_text()
+    code, err = cli(capsys, *train(run_copy.parent, "d", "--overwrite"))
+    assert code == 0, err
+    assert (run_copy / ".zspace-run").read_text() != old_marker  # a new run, not the old folder
+
+
+@pytest.mark.parametrize("target", ["symlink", "file"])
+def test_overwrite_onto_a_symlink_or_a_file(capsys, tmp_path, run_dir, target):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    if target == "symlink":
+        (runs / "d").symlink_to(run_dir, target_is_directory=True)
+    else:
+        (runs / "d").write_text("a file")
+    refused(capsys, *train(runs, "d", "--overwrite"))
+    assert (runs / "d").is_symlink() if target == "symlink" else (runs / "d").read_text() == "a file"
+    assert (run_dir / "model.safetensors").is_file()
+
+
+def test_out_dir_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    refused(capsys, *train(tmp_path / "f"), needle="is a file")
+
+
+def test_a_second_training_of_the_same_run_is_refused(capsys, run_copy):
+    before = tree(run_copy)
+    with run_lock(run_copy.parent, "d"):  # as a first `zspace train` holds it while training
+        refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle="being trained")
+        refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle="being trained")
+    assert tree(run_copy) == before
+
+
+def test_analyze_out_onto_a_users_report_keeps_it(capsys, run_dir, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.html").write_text("<p>my own report</p>")
+    (out / "metrics.json").write_text("{}")
+    before = tree(out)
+    refused(capsys, "analyze", str(run_dir), "--only", "radius", "--out", str(out), needle="not written by")
+    assert tree(out) == before
+
+
+@pytest.mark.parametrize("planted", [["notes.txt"], {"format": "zspace-report-2", "kind": "zspace analyze",
+                                                    "files": {"notes.txt": "0" * 64}}])  # fmt: skip
+def test_a_planted_manifest_deletes_nothing(capsys, run_dir, tmp_path, planted):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / ".zspace-report.json").write_text(json.dumps(planted))
+    code, err = cli(capsys, "analyze", str(run_dir), "--only", "radius", "--out", str(out))
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "report.html").is_file()
+
+
+def test_compare_into_an_analysis_folder_keeps_the_analysis(capsys, run_copy):
+    assert cli(capsys, "analyze", str(run_copy), "--only", "radius")[0] == 0
+    before = tree(run_copy / "analysis")
+    refused(capsys, "compare", str(run_copy), "--out", str(run_copy / "analysis"), needle="zspace analyze")
+    assert tree(run_copy / "analysis") == before
+
+
+# --- configs that cannot work ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["train.lr=inf"], "train.lr"),
+        (["model.kl_weight=inf"], "model.kl_weight"),
+        (["model.eps_factor=nan"], "model.eps_factor"),
+        (["train.threads=-1"], "train.threads"),
+        (["model.z_dim=1000000000"], "model.z_dim"),
+        (["model.filters=[1000000, 1000000]"], "model.z_dim/filters"),
+        (["model.extra_dense=100000000000"], "model.z_dim/filters/extra_dense"),
+    ],
+)
+def test_impossible_train_configs(capsys, tmp_path, sets, needle):
+    extra = [a for s in sets for a in ("--set", s)]
+    refused(capsys, *train(tmp_path / "runs"), *extra, needle=needle)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["a\0b", "x" * 300, "..", "a/b"])
+def test_run_names_the_file_system_cannot_hold(capsys, tmp_path, name):
+    refused(capsys, *train(tmp_path / "runs", name), needle="name must be a folder name")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_zero_epochs(capsys, tmp_path):
+    refused(capsys, "train", DIGITS, "--out-dir", str(tmp_path / "r"), "--epochs", "0", needle="train.epochs")
+
+
+def test_a_path_with_emoji_reaches_the_config_intact(capsys, tmp_path):
+    out = tmp_path / "runs-\U0001f600"
+    code, err = cli(capsys, *train(out, "n\u00e9-\U0001f600"))
+    assert code == 0, err
+    cfg = json.loads((out / "n\u00e9-\U0001f600" / "config.json").read_text())
+    assert cfg["out_dir"] == str(out)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--batch-size", "-5"], "batch size"),
+        (["--batch-size", "0"], "batch size"),
+        (["--eps-factor", "nan"], "eps_factor"),
+        (["--eps-factor", "-1"], "eps_factor"),
+    ],
+)
+def test_embed_rejects_values_that_write_garbage(capsys, run_dir, tmp_path, args, needle):
+    refused(capsys, "embed", str(run_dir), "--out", str(tmp_path / "lat"), *args, needle=needle)
+    assert not (tmp_path / "lat").exists()
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["radius.width=nan"], "radius.width"),
+        (["radius.width=1e-12"], "radius.width"),
+        (["pca.zooms=[nan]"], "pca.zooms"),
+        (["manifold.void_quantile=inf"], "manifold.void_quantile"),
+    ],
+)
+def test_analysis_options_that_cannot_work(capsys, run_dir, tmp_path, sets, needle):
+    extra = [a for s in sets for a in ("--set", s)]
+    refused(capsys, "analyze", str(run_dir), "--out", str(tmp_path / "rep"), *extra, needle=needle)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_a_huge_elbow_k_max_is_thinned_not_a_hang(capsys, tmp_path):
+    from zspace.sections.elbow import MAX_KS, Config, _ks
+
+    notes: list[str] = []
+    ks = _ks(Config(k_min=2, k_max=100_000, k_step=1), 1797, notes)
+    assert len(ks) <= MAX_KS + 1 and ks[0] == 2 and ks[-1] == 1796
+    assert any("too many fits" in n for n in notes)
+
+
+def test_compare_the_same_run_twice(capsys, run_dir, tmp_path):
+    refused(capsys, "compare", str(run_dir), str(run_dir), str(run_dir), "--out", str(tmp_path / "c"), needle="twice")
+
+
+def test_runs_whose_names_slug_alike_get_distinct_names():
+    from zspace.compare import _unique_name
+    from zspace.report import slug
+
+    taken: dict[str, object] = {}
+    for name, path in [("a b", Path("x/a b")), ("a-b", Path("y/a-b")), ("a b", Path("z/a b"))]:
+        taken[_unique_name(name, path, taken)] = None
+    assert len({slug(n) for n in taken}) == 3
+
+
+# --- latents and metadata ----------------------------------------------------------------------------------------
+
+
+def latents_folder(path: Path, z: np.ndarray, *, labels: np.ndarray | None = None, meta: str | None = None) -> Path:
+    path.mkdir(parents=True)
+    np.save(path / "z.npy", z)
+    np.save(path / "index.npy", np.arange(len(z) if z.ndim else 0, dtype=np.int64))
+    if labels is not None:
+        np.save(path / "labels.npy", labels)
+    (path / "meta.json").write_text(meta if meta is not None else json.dumps({"kind": "ae", "split": "all"}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda p: latents_folder(p, np.zeros(10, np.float32)), "z must be"),
+        (lambda p: latents_folder(p, np.zeros((0, 3), np.float32)), "z must be"),
+        (lambda p: latents_folder(p, np.zeros((5, 3), np.float32), labels=np.zeros(4, np.int64)), "labels.npy"),
+        (lambda p: latents_folder(p, np.zeros((5, 3), np.float32), meta="{not json"), "meta.json"),
+        (lambda p: latents_folder(p, np.full((5, 3), np.nan, np.float32)), "no finite row"),
+    ],
+)
+def test_broken_latents_folders(capsys, tmp_path, make, needle):
+    lat = make(tmp_path / "lat")
+    refused(capsys, "analyze", str(lat), "--only", "radius", "--out", str(tmp_path / "rep"), needle=needle)
+
+
+def test_nonfinite_rows_are_counted_named_and_dropped(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 6)).astype(np.float32)
+    z[[3, 50], 1] = np.nan
+    z[70, 0] = np.inf
+    lat = latents_folder(tmp_path / "lat", z)
+    code, err = cli(capsys, "analyze", str(lat), "--only", "radius,axes", "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["source"]["n"] == 197
+    from zspace.embedding import load_latents
+
+    assert load_latents(lat).meta["nonfinite_dropped"] == 3
+    assert load_latents(lat).meta["nonfinite_first_row"] == 3
+
+
+@pytest.mark.parametrize("kind", ["constant", "one-dim"])
+def test_degenerate_latent_spaces_adapt_instead_of_crashing(capsys, tmp_path, kind):
+    rng = np.random.default_rng(1)
+    z = np.ones((300, 5), np.float32) if kind == "constant" else rng.normal(size=(300, 1)).astype(np.float32)
+    lat = latents_folder(tmp_path / "lat", z, labels=rng.integers(0, 3, 300))
+    only = "radius,axes,pca,elbow,tsne,manifold"
+    code, err = cli(
+        capsys, "analyze", str(lat), "--only", only, "--out", str(tmp_path / "rep"),
+        "--set", "tsne.sizes=[100]", "--set", "tsne.n_iter=30", "--set", "elbow.k_max=6",
+    )  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "rep" / "report.html").is_file()
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------------
+
+
+def edit_checkpoint(path: Path, edit) -> None:
+    from safetensors.torch import load_file, save_file
+
+    with open(path, "rb") as f:  # noqa: PTH123
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    tensors = load_file(path)
+    edit(tensors, meta)
+    save_file(tensors, path, metadata=meta)
+
+
+def _set_progress(key, value):
+    def edit(tensors, meta):
+        p = json.loads(meta["progress"])
+        if value is KeyError:
+            del p[key]
+        else:
+            p[key] = value
+        meta["progress"] = json.dumps(p)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (_set_progress("epoch", "1"), "'epoch' must be an integer"),
+        (_set_progress("global_step", KeyError), "'global_step'"),
+        (_set_progress("history", {"a": 1}), "'history'"),
+        (lambda t, m: m.pop("param_groups"), "'param_groups'"),
+        (lambda t, m: m.update(progress="{broken"), "not valid JSON"),
+        (lambda t, m: t.pop("rng/cpu"), "rng/cpu"),
+        (lambda t, m: t.update({"rng/cpu": t["rng/cpu"][:10]}), "RNG"),
+    ],
+)
+def test_an_edited_checkpoint_is_a_checkpoint_error(capsys, run_copy, edit, needle):
+    edit_checkpoint(run_copy / "checkpoint.safetensors", edit)
+    config_before = (run_copy / "config.json").read_bytes()
+    line = refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
+    assert "checkpoint.safetensors" in line
+    assert (run_copy / "config.json").read_bytes() == config_before  # a failed --resume changes nothing
+
+
+# --- stuck folders ---------------------------------------------------------------------------------------------
+
+
+def test_a_run_folder_without_checkpoint_is_started_again(capsys, run_copy):
+    for name in ("checkpoint.safetensors", "model.safetensors", "history.csv"):
+        (run_copy / name).unlink()  # as after a kill before the first checkpoint
+    (run_copy / ".model.safetensors.abc123.tmp").write_bytes(b"half")  # a write the kill interrupted
+    code, err = cli(capsys, *train(run_copy.parent, "d"))
+    assert code == 0, err
+    assert (run_copy / "checkpoint.safetensors").is_file()
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        (run_copy / name).unlink()
+    code, err = cli(capsys, *train(run_copy.parent, "d", "--resume"))
+    assert code == 0, err
+    assert not list(run_copy.glob(".*.tmp"))
+
+
+# --- the file system: a real full tmpfs and a real read-only mount ------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    path.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if proc.returncode != 0:
+        reason = f"mounting a tmpfs was refused ({proc.stderr.decode().strip() or 'not root'})"
+        pytest.skip(reason)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def sub_cli(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "zspace.cli", "-q", *argv], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=cwd)  # fmt: skip
+    return proc.returncode, proc.stderr
+
+
+def assert_one_line(code: int, err: str, needle: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    assert needle in lines[0], lines[0]
+
+
+def fill(path: Path, leave: int) -> None:
+    free = shutil.disk_usage(path).free
+    with (path / "ballast").open("wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+
+
+def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, run_dir):
+    with tmpfs(tmp_path / "mnt", "8m") as mnt:
+        shutil.copytree(run_dir, mnt / "d")
+        before = tree(mnt / "d")
+        fill(mnt, leave=4096)
+        code, err = sub_cli(*train(mnt, "d", "--resume", "--epochs", "3"))
+        assert_one_line(code, err, "No space left on device")
+        after = tree(mnt / "d")
+        assert after["checkpoint.safetensors"] == before["checkpoint.safetensors"]
+        assert after["model.safetensors"] == before["model.safetensors"]
+        assert not [p for p in (mnt / "d").iterdir() if p.name.endswith(".tmp")]
+        code, err = sub_cli("embed", str(mnt / "d"), "--out", str(mnt / "lat"))
+        assert_one_line(code, err, "free")  # refused before the memory map could fault
+        assert not (mnt / "lat").exists()
+
+
+def test_a_read_only_folder_is_one_line_and_changes_nothing(tmp_path, run_dir):
+    with tmpfs(tmp_path / "mnt", "16m") as mnt:
+        shutil.copytree(run_dir, mnt / "d")
+        before = tree(mnt / "d")
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)]).returncode == 0
+        for argv, needle in [
+            (train(mnt, "d", "--resume", "--epochs", "2"), "Read-only file system"),
+            (train(mnt, "e"), "Read-only file system"),
+            (["analyze", str(mnt / "d"), "--only", "radius"], "Read-only file system"),
+        ]:
+            code, err = sub_cli(*argv)
+            assert_one_line(code, err, needle)
+        assert tree(mnt / "d") == before
+
+
+def test_a_one_dimensional_model_through_the_full_analysis(capsys, tmp_path):
+    out = tmp_path / "runs"
+    code, err = cli(capsys, "train", DIGITS, "--out-dir", str(out), "--name", "z1", "--epochs", "1",
+                    "--set", "model.z_dim=1", "--set", "model.filters=[8, 16]")  # fmt: skip
+    assert code == 0, err
+    code, err = cli(
+        capsys, "analyze", str(out / "z1"), "--set", "tsne.sizes=[200]", "--set", "tsne.n_iter=30",
+        "--set", "elbow.k_max=6", "--set", "manifold.max_points=300", "--set", "tsne.pca_components=[2]",
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((out / "z1" / "analysis" / "metrics.json").read_text())
+    assert metrics["source"]["z_dim"] == 1
