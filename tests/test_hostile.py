@@ -37,7 +37,8 @@ def refused(capsys, *argv: str, needle: str = "") -> str:
     code, err = cli(capsys, *argv)
     lines = err.strip().splitlines()
     assert code == 2, (argv, code, err)
-    assert len(lines) == 1 and lines[0].startswith("zspace: error: "), (argv, err)
+    assert len(lines) == 1, (argv, err)
+    assert lines[0].startswith("zspace: error: "), (argv, err)
     assert needle.lower() in lines[0].lower(), (needle, lines[0])
     return lines[0]
 
@@ -220,7 +221,8 @@ def test_a_huge_elbow_k_max_is_thinned_not_a_hang(capsys, tmp_path):
 
     notes: list[str] = []
     ks = _ks(Config(k_min=2, k_max=100_000, k_step=1), 1797, notes)
-    assert len(ks) <= MAX_KS + 1 and ks[0] == 2 and ks[-1] == 1796
+    assert len(ks) <= MAX_KS + 1
+    assert (ks[0], ks[-1]) == (2, 1796)
     assert any("too many fits" in n for n in notes)
 
 
@@ -384,7 +386,9 @@ def sub_cli(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
 
 def assert_one_line(code: int, err: str, needle: str) -> None:
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    assert code == 2, (code, err)
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
     assert needle in lines[0], lines[0]
 
 
