@@ -222,16 +222,18 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from zspace.explore import ExploreConfig, open_explorer, serve
+    from zspace.explore.server import bind
     from zspace.training import resolve_device
 
     cfg = ExploreConfig(k=args.k)
-    with _bar("encoding", args.quiet) as progress:
-        explorer = open_explorer(args.run, split=args.split, device=resolve_device(args.device), cfg=cfg,
-                                 progress=progress)  # fmt: skip
-    if args.tsne:
-        explorer.tsne.start()
-    with suppress(KeyboardInterrupt):  # uvicorn has shut down cleanly: Ctrl-C is how the explorer ends
-        serve(explorer, host=args.host, port=args.port, open_browser=not args.no_browser)
+    with bind(args.host, args.port) as sock:  # before the slow part: a port in use fails at once
+        with _bar("encoding", args.quiet) as progress:
+            explorer = open_explorer(args.run, split=args.split, device=resolve_device(args.device), cfg=cfg,
+                                     progress=progress)  # fmt: skip
+        if args.tsne:
+            explorer.tsne.start()
+        with suppress(KeyboardInterrupt):  # uvicorn has shut down cleanly: Ctrl-C is how the explorer ends
+            serve(explorer, sock=sock, open_browser=not args.no_browser)
     log.info("explorer stopped")
     return 0
 

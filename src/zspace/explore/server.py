@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -51,11 +52,22 @@ def make_server(explorer: Explorer) -> uvicorn.Server:
 
 
 def serve(
-    explorer: Explorer, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool = False
+    explorer: Explorer,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    sock: socket.socket | None = None,
+    open_browser: bool = False,
 ) -> None:
-    """Serve ``explorer`` until interrupted (Ctrl-C or SIGTERM); logs the URL first."""
-    sock = bind(host, port)
+    """Serve ``explorer`` until interrupted (Ctrl-C or SIGTERM); logs the URL first.
+
+    ``sock`` is a socket from :func:`bind` (bound before the slow loading, so a port in use fails at once);
+    without it one is bound to ``host:port`` here.
+    """
+    sock = sock if sock is not None else bind(host, port)
     url = url_of(sock)
+    if not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        log.warning("listening on %s: anyone who can reach this machine can see these latents and images", url)
     log.info("zspace explorer: %s (Ctrl-C stops it)", url)
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()

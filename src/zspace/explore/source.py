@@ -12,7 +12,7 @@ import torch
 from zspace.data import Dataset, Progress, load_dataset
 from zspace.embedding import Latents, embed, load_latents
 from zspace.errors import DataError, ZSpaceError
-from zspace.explore.data import ExploreConfig, Explorer
+from zspace.explore.data import ExploreConfig, Explorer, validate
 from zspace.runs import CONFIG, load_run
 from zspace.sections.decode import dataset_rows
 
@@ -33,6 +33,8 @@ def open_explorer(
     A dataset that cannot be loaded any more is a warning: points and decoding still work, images do not.
     """
     path = Path(path)
+    cfg = cfg or ExploreConfig()
+    validate(cfg)  # before any loading
     if not (path / CONFIG).is_file():
         raise DataError(f"{path} is not a run folder (no {CONFIG}); zspace explore needs the run to decode")
     run = load_run(path, device=device)
