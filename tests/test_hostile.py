@@ -441,3 +441,37 @@ def test_a_one_dimensional_model_through_the_full_analysis(capsys, tmp_path):
     assert code == 0, err
     metrics = json.loads((out / "z1" / "analysis" / "metrics.json").read_text())
     assert metrics["source"]["z_dim"] == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "needle"),
+    [
+        ("-64\t-56\t-61\t-66\t-71\t-82\t-81\t70368744177664", "room 70368744177664"),
+        ("-64\t-56\t-61\t-66\t-71\t-82\t-81\t99999999999999999999999999", "room"),
+        ("-64\t-56\t-61\t-66\t-71\t-82\t-10000000000000\t1", "signal strength"),
+    ],
+)
+def test_a_wifi_file_with_huge_integers(capsys, tmp_path, row, needle):
+    path = tmp_path / "wifi.txt"
+    path.write_text("-64\t-56\t-61\t-66\t-71\t-82\t-81\t1\n" + row + "\n")
+    line = refused(capsys, "study", "wifi", "--data", str(path), "--out", str(tmp_path / "s"), "--quick", needle=needle)
+    assert "wifi.txt:2" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_batches_and_maps_the_machine_cannot_hold_are_refused_before_allocating(monkeypatch):
+    from zspace import limits
+    from zspace.config import ModelConfig
+    from zspace.errors import ConfigError
+    from zspace.models import activation_floats, check_batch_size
+    from zspace.sections import tsne
+
+    m = ModelConfig(kind="vae", z_dim=256, image_size=96, channels=3)
+    # 96x96x3 through filters 32..256 with stride 2: 32*48^2 + 64*24^2 + 128*12^2 + 256*6^2 = 138,240 per image
+    assert activation_floats(m) == 2 * 138_240 + 2 * 3 * 96 * 96 + 4 * 256
+    monkeypatch.setattr(limits, "available_memory", lambda: 10 * 2**30)
+    check_batch_size(m, 128, "train.batch_size")  # the series' batch: ~0.5 GB
+    with pytest.raises(ConfigError, match=r"train.batch_size: a batch of 1,000,000 images"):
+        check_batch_size(m, 1_000_000, "train.batch_size")
+    with pytest.raises(ConfigError, match=r"tsne\.sizes"):
+        limits.check_memory(tsne._tsne_bytes(50_000_000, 256, tsne.Config()), "tsne.sizes", "a map")

@@ -16,7 +16,7 @@ from zspace import ownership, runs
 from zspace.config import RunConfig
 from zspace.data import Dataset, Progress, image_shape, load_dataset
 from zspace.errors import ConfigError, DataError
-from zspace.models import LatentModel, build_model
+from zspace.models import LatentModel, build_model, check_batch_size
 from zspace.training import StepInfo, Trainer, resolve_device
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def train_run(
         runs.check_creatable(cfg, overwrite=overwrite)  # fail before a possibly long data load
     data = load_dataset(cfg.data, progress=progress)
     check_data(data, cfg)
+    check_batch_size(cfg.model, min(cfg.train.batch_size, len(data.indices("train"))), "train.batch_size")
     with ownership.run_lock(Path(cfg.out_dir), cfg.name):  # nothing is written before the input checked out
         if resume:
             runs.check_resumable(cfg)  # again: another process may have changed the folder meanwhile

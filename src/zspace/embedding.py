@@ -28,7 +28,7 @@ from zspace.atomic import replace_dir
 from zspace.data import Dataset, Progress
 from zspace.errors import ConfigError, DataError
 from zspace.limits import check_disk
-from zspace.models import LatentModel
+from zspace.models import LatentModel, check_batch_size
 from zspace.training import to_tensor
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def embed(
     rows = data.indices(split)
     if len(rows) == 0:
         raise DataError(f"split {split!r} of dataset {data.name!r} is empty")
+    check_batch_size(model.cfg, min(batch_size, len(rows)), "embed batch size", training=False)
     old_factor = getattr(model, "eps_factor", None)
     if eps_factor is not None and old_factor is not None:
         model.eps_factor = eps_factor

@@ -58,6 +58,10 @@ def find_file(path: str | None) -> Path:
     return p
 
 
+MAX_ROOM = 1000  # rooms are class labels: a larger number is a corrupt row, not a building
+MAX_ABS_SIGNAL = 1000  # dBm; the UCI data lies in -98..-10
+
+
 def read_wifi(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Parse rows of 7 integer signal strengths and a room number >= 1, separated by tabs or spaces.
 
@@ -87,8 +91,13 @@ def read_wifi(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(msg) from None
         if len(values) != N_SIGNALS + 1:
             raise DataError(f"{path}:{lineno}: expected {N_SIGNALS + 1} numbers, got {len(values)}")
-        if values[-1] < 1:
-            raise DataError(f"{path}:{lineno}: room {values[-1]} is not a room number >= 1")
+        if not 1 <= values[-1] <= MAX_ROOM:
+            raise DataError(f"{path}:{lineno}: room {values[-1]} is not a room number in 1..{MAX_ROOM}")
+        bad = next((v for v in values[:-1] if abs(v) > MAX_ABS_SIGNAL), None)
+        if bad is not None:
+            raise DataError(
+                f"{path}:{lineno}: signal strength {bad} dBm is outside -{MAX_ABS_SIGNAL}..{MAX_ABS_SIGNAL}"
+            )
         rows.append(values)
     if not rows:
         raise DataError(f"{path} holds no rows")

@@ -39,10 +39,35 @@ def count_parameters(cfg: ModelConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def activation_floats(cfg: ModelConfig) -> int:
+    """Floats one image's activations take in a forward pass (encoder and mirrored decoder, input and output)."""
+    sizes = conv_sizes(cfg.image_size, len(cfg.filters), cfg.stride)
+    conv = sum(f * s * s for f, s in zip(cfg.filters, sizes[1:], strict=True))
+    return 2 * conv + 2 * cfg.channels * cfg.image_size**2 + 4 * cfg.z_dim + cfg.extra_dense
+
+
+def check_batch_size(cfg: ModelConfig, batch: int, key: str, *, training: bool = True) -> None:
+    """Refuse a batch whose activations (x4 for training: pre/post activation and their gradients) do not fit."""
+    factor = 4 if training else 1
+    need = 4.0 * factor * batch * activation_floats(cfg)
+    check_memory(need, key, f"a batch of {batch:,} images of {cfg.image_size}x{cfg.image_size}")
+
+
 def check_model_size(cfg: ModelConfig) -> None:
     """Refuse a model whose weights, gradients and Adam state (4 float32 copies) the machine cannot hold."""
     n = count_parameters(cfg)
     check_memory(16.0 * n, "model.z_dim/filters/extra_dense/image_size", f"a model of {n:,} parameters")
 
 
-__all__ = ["AE", "MODELS", "VAE", "Encoding", "LatentModel", "ModelOutput", "build_model", "conv_sizes"]
+__all__ = [
+    "AE",
+    "MODELS",
+    "VAE",
+    "Encoding",
+    "LatentModel",
+    "ModelOutput",
+    "activation_floats",
+    "build_model",
+    "check_batch_size",
+    "conv_sizes",
+]

@@ -9,6 +9,7 @@ import numpy as np
 from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
+from zspace.limits import check_memory
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 TITLE = "t-SNE maps"
@@ -40,6 +41,7 @@ def run(ctx: Context, cfg: Config) -> Section:
         section.notes.append("every latent point is the same: a t-SNE map has nothing to show.")
         return section
     sizes = _fit_sizes(cfg.sizes, n, section.notes)
+    check_memory(_tsne_bytes(max(sizes), z_dim, cfg), "tsne.sizes", f"a t-SNE map of {max(sizes):,} points")
     pcs = _fit_components(cfg.pca_components, z_dim, section.notes)
     colors = _colors(ctx, cfg, section.notes)
     rng = ctx.rng(cfg.seed)
@@ -58,6 +60,12 @@ def run(ctx: Context, cfg: Config) -> Section:
     section.metrics = {"maps": [m.to_metrics() for m in maps], "k": K, "n_queries": N_QUERIES}
     section.summary = _summary(maps)
     return section
+
+
+def _tsne_bytes(n: int, z_dim: int, cfg: Config) -> float:
+    """Peak memory of one map: the points, 3 * perplexity neighbours each (index, distance, affinity x2)."""
+    neighbours = 3 * max(PRESETS[p][0] for p in cfg.presets) + 1
+    return n * (8.0 * z_dim + 32.0 * neighbours + 64.0) * 2  # x2: openTSNE's working copies
 
 
 def _all_equal(z: np.ndarray, chunk: int = 65536) -> bool:
