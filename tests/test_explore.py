@@ -312,6 +312,38 @@ def test_the_page_loads_only_local_scripts(client):
     assert client.get("/static/explore.js").status_code == 200
 
 
+@pytest.mark.slow
+def test_celeba_points_are_coloured_by_their_attributes(celeba_dir, tmp_path):
+    """A tiny CelebA run on the first 300 shared images: attribute codes and thumbnails match the files."""
+    subprocess.run([str(ZSPACE), "-q", "train", str(ROOT / "configs" / "celeba-vae.toml"), "--data", str(celeba_dir),
+                    "--epochs", "1", "--out-dir", str(tmp_path), "--name", "celeba-tiny", "--set", "data.limit=300",
+                    "--set", "data.image_size=32", "--set", "model.filters=[16, 32]", "--set", "model.z_dim=8"],
+                   check=True, cwd=ROOT, timeout=300)  # fmt: skip
+    explorer = open_explorer(tmp_path / "celeba-tiny")
+    client = TestClient(create_app(explorer))
+    info = client.get("/api/info").json()
+    assert info["n"] == 300
+    assert "Smiling" in info["colourings"]
+    assert info["default_colouring"] == "5_o_Clock_Shadow"
+    lines = (celeba_dir.parent / "list_attr_celeba_first20000.txt").read_text().splitlines()
+    names = lines[1].split()
+    rows = {ln.split()[0]: [int(v) for v in ln.split()[1:]] for ln in lines[2:302]}
+    index = np.load(tmp_path / "celeba-tiny" / "latents" / "all" / "index.npy")
+    smiling = np.array([rows[f"{i + 1:06d}.jpg"][names.index("Smiling")] for i in index])  # files in sorted order
+    body = client.get("/api/colours?by=Smiling").json()
+    codes = np.frombuffer(base64.b64decode(body["codes"]), dtype=np.uint8)
+    np.testing.assert_array_equal(codes, (smiling > 0).astype(np.uint8))
+    assert body["names"] == ["not Smiling", "Smiling", "unknown"]
+    first = int(np.flatnonzero(index == 0)[0])
+    thumb = png_array(client.get(f"/api/thumb/{first}.png").content)
+    assert thumb.shape == (64, 64, 3)  # 32x32 faces enlarged twice
+    image = Image.open(celeba_dir / "000001.jpg").convert("RGB")  # 89 x 109: centre square, resized to 32
+    top = (image.height - image.width) // 2
+    face = np.asarray(image.crop((0, top, image.width, top + image.width)).resize((32, 32), Image.Resampling.BOX))
+    diff = np.abs(thumb[::2, ::2].astype(float) - face).mean()
+    assert diff < 12, diff  # the same face, up to resampling (the next faces differ by 60-100)
+
+
 # --- the page in a browser, and the command line -----------------------------------------------------------------
 
 

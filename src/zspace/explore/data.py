@@ -136,7 +136,7 @@ class Explorer:
             "n_pcs": self.n_pcs,
             "explained_variance": [round(float(v), 6) for v in self.explained[:100]],
             "colourings": self.colourings(),
-            "default_colouring": "label" if self.labels is not None else NONE,
+            "default_colouring": self.colourings()[1] if len(self.colourings()) > 1 else NONE,  # as the report
             "views": ["pca", "tsne"],
             "tsne": self.tsne.status,
             "can_decode": self.model is not None,

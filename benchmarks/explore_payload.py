@@ -1,0 +1,185 @@
+"""The explorer with 100,000 synthetic latent points: payload sizes and server times, and (``--browser``) the page.
+
+Server: an :class:`~zspace.explore.Explorer` over ``--n`` points of dimension ``--z-dim`` (a Gaussian mixture), a
+randomly initialised CelebA-size decoder (96x96x3) and a pool of random images; every request goes through the real
+ASGI app (Starlette's TestClient, in process: routing, validation, JSON encoding; no network). The baseline in the
+same run is the obvious encoding of the same coordinates, plain JSON lists of floats, as a plotly figure would carry
+them (``/api/points`` sends base64 little-endian float32 instead).
+
+Browser (``--browser``, needs Debian's chromium + chromedriver): the app served by uvicorn on 127.0.0.1, opened in
+headless Chromium; the time from navigation to the drawn scatter, and inside the page the time of one
+``Plotly.react`` of all points and of one hover lookup (``Plotly.Fx.hover`` at a pixel), averaged.
+
+    python benchmarks/explore_payload.py [--n 100000] [--z-dim 256] [--repeat 5] [--browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+
+import numpy as np
+import torch
+from starlette.testclient import TestClient
+
+from zspace.config import ModelConfig
+from zspace.explore import Explorer, create_app
+from zspace.explore.server import bind, make_server, url_of
+from zspace.models import build_model
+
+
+class ImagePool:
+    """``n`` rows served from a few random (96, 96, 3) images (the real thing is a memory-mapped cache)."""
+
+    def __init__(self, n: int, pool: int = 64, seed: int = 0):
+        self.pool = np.random.default_rng(seed).integers(0, 256, size=(pool, 96, 96, 3), dtype=np.uint8)
+        self.shape = (n, 96, 96, 3)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.pool[i % len(self.pool)]
+
+
+def synthetic(n: int, z_dim: int, seed: int = 0) -> Explorer:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(40, z_dim)).astype(np.float32)
+    labels = rng.integers(0, 40, size=n)
+    points = centres[labels] + rng.normal(size=(n, z_dim)).astype(np.float32)
+    attributes = rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, 3))
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(z_dim=z_dim, image_size=96, channels=3)).eval()
+    return Explorer(points, model=model, images=ImagePool(n), labels=labels, attributes=attributes,
+                    attribute_names=["Smiling", "Male", "Young"], train_mask=rng.random(n) > 0.1)  # fmt: skip
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    """Median seconds of ``repeat`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def server_numbers(explorer: Explorer, repeat: int) -> list[tuple[str, float, int]]:
+    """(what, median ms, bytes) per request, with the plain-JSON baseline first."""
+    client = TestClient(create_app(explorer))
+    rows = []
+
+    def baseline():
+        xy = explorer.plane((1, 2))
+        return json.dumps({"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist()}).encode()
+
+    sec, body = timed(baseline, repeat)
+    rows.append(("baseline: PC1-PC2 as plain JSON float lists", sec * 1e3, len(body)))
+    for what, url in (
+        ("/api/points PC1-PC2 (base64 float32)", "/api/points?view=pca&pcs=1,2"),
+        ("/api/points PC8-PC35", "/api/points?view=pca&pcs=8,35"),
+        ("/api/colours by label (40 classes)", "/api/colours?by=label"),
+        ("/api/colours by attribute", "/api/colours?by=Smiling"),
+        ("/api/info", "/api/info"),
+        ("/api/thumb (96x96 PNG)", "/api/thumb/12345.png"),
+        ("/api/decode (96x96 decoder, k=8 of 90k)", "/api/decode?pcs=1,2&x=0.5&y=-1&k=8"),
+    ):
+        sec, response = timed(lambda url=url: client.get(url), repeat)
+        assert response.status_code == 200, (url, response.text[:200])
+        rows.append((what, sec * 1e3, len(response.content)))
+    return rows
+
+
+def browser_numbers(explorer: Explorer, repeat: int) -> dict[str, float]:
+    """Load time of the page and, inside it, Plotly.react and hover lookup times (ms) in headless Chromium."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sock = bind("127.0.0.1", 0)
+    server = make_server(explorer)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
+    flags = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000")
+    for flag in flags:  # the test fixture's flags that matter here
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=opts)
+    try:
+        t0 = time.perf_counter()
+        driver.get(url_of(sock))
+        WebDriverWait(driver, 300).until(lambda d: d.execute_script("return !!(window.zspaceExplorer || {}).ready;"))
+        load = time.perf_counter() - t0
+        inner = driver.execute_async_script(
+            """const done = arguments[arguments.length - 1], n = arguments[0];
+            const gd = document.getElementById('plot'), t = [], h = [];
+            (async () => {
+              const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+              for (let i = 0; i < n; i++) {  // new arrays, so plotly recomputes and redraws everything
+                const t0 = performance.now();
+                gd.data[0].x = new Float32Array(gd.data[0].x);
+                gd.data[0].y = new Float32Array(gd.data[0].y);
+                await Plotly.react(gd, gd.data, gd.layout);
+                t.push(performance.now() - t0);
+              }
+              const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+              let events = 0;  // a manual Fx.hover emits no event; the hover data it found is in gd._hoverdata
+              for (let i = 0; i < 20; i++) {
+                await sleep(80);  // plotly throttles hover to one per 50 ms; this one runs at once
+                const t0 = performance.now();
+                Plotly.Fx.hover(gd, {xpx: xa._length * (i + 1) / 21, ypx: ya._length * ((i * 7) % 20 + 1) / 21});
+                h.push(performance.now() - t0);
+                events += gd._hoverdata && gd._hoverdata.length ? 1 : 0;
+                gd._hoverdata = undefined;
+              }
+              const med = (a) => a.sort((p, q) => p - q)[Math.floor(a.length / 2)];
+              done({react_ms: med(t), hover_ms: med(h), hover_events: events, webgl: window.zspaceExplorer.webgl});
+            })();""",
+            repeat,
+        )
+    finally:
+        driver.quit()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    return {"page_load_s": load, **inner}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--z-dim", type=int, default=256)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
+    args = p.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+          f"{torch.get_num_threads()}; n = {args.n:,}, z_dim = {args.z_dim}, median of {args.repeat}")  # fmt: skip
+    t0 = time.perf_counter()
+    explorer = synthetic(args.n, args.z_dim)
+    print(f"start-up (PCA fit, neighbour index, decoder): {time.perf_counter() - t0:.2f} s")
+    rows = server_numbers(explorer, args.repeat)
+    print(f"{'request':<48} {'ms':>8} {'bytes':>11} {'bytes/point':>11}")
+    for what, ms, size in rows:
+        print(f"{what:<48} {ms:8.1f} {size:11,d} {size / args.n:11.2f}")
+    base, compact = rows[0], rows[1]
+    print(f"points payload vs plain JSON: {compact[2] / base[2]:.2f}x the bytes, {compact[1] / base[1]:.2f}x the time")
+    if args.browser:
+        b = browser_numbers(explorer, args.repeat)
+        gl = "yes" if b["webgl"] else "no"
+        print(f"browser (headless Chromium, WebGL {gl}): page drawn {b['page_load_s']:.2f} s after navigation")
+        print(
+            f"  Plotly.react of all points {b['react_ms']:.0f} ms; one hover lookup {b['hover_ms']:.1f} ms "
+            f"({b['hover_events']} of 20 found a point)"
+        )
+
+
+if __name__ == "__main__":
+    main()
