@@ -164,6 +164,20 @@ def test_tsne_through_the_api_is_202_then_the_map(tmp_path):
     np.testing.assert_array_equal(floats(body["y"]), np.load(tmp_path / MAP_FILE)[:, 1])
 
 
+def test_a_failed_tsne_map_is_a_503_json(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr("zspace.explore.tsne_cache.embed_tsne", broken)
+    client = TestClient(create_app(Explorer(blobs(), tsne_cache=tmp_path)))
+    client.get("/api/points?view=tsne")
+    assert client.app.state.explorer.tsne.wait(30) == "failed"
+    response = client.get("/api/points?view=tsne")
+    assert response.status_code == 503
+    assert response.json() == {"error": "the t-SNE map failed: MemoryError: no room"}
+    assert not (tmp_path / MAP_FILE).exists()
+
+
 # --- the API on a tiny digits run --------------------------------------------------------------------------------
 
 
