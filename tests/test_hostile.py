@@ -475,3 +475,27 @@ def test_batches_and_maps_the_machine_cannot_hold_are_refused_before_allocating(
         check_batch_size(m, 1_000_000, "train.batch_size")
     with pytest.raises(ConfigError, match=r"tsne\.sizes"):
         limits.check_memory(tsne._tsne_bytes(50_000_000, 256, tsne.Config()), "tsne.sizes", "a map")
+
+
+def test_two_processes_training_one_run_name(tmp_path):
+    """The second `zspace train` of a run name refuses while the first trains; a SIGKILL releases the lock."""
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    first = subprocess.Popen([sys.executable, "-m", "zspace.cli", "-q", *train(out, "d"), "--epochs", "500"],
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "d" / "checkpoint.safetensors").is_file():
+            assert first.poll() is None, first.stderr.read()
+            assert time.monotonic() < deadline, "the first run wrote no checkpoint in 120 s"
+            time.sleep(0.2)
+        code, err = sub_cli(*train(out, "d", "--overwrite"))
+        assert_one_line(code, err, "being trained")
+        assert first.poll() is None  # the first run trains on, untouched
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+    code, err = sub_cli(*train(out, "d", "--resume", "--epochs", "2"))
+    assert code == 0, err
