@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--device", default="cpu", help="device of the decoder: cpu, auto, cuda, cuda:N")
     x.add_argument("--no-browser", action="store_true", help="do not open the page in a web browser")
     x.set_defaults(func=cmd_explore)
+
+    from zspace.generate_cli import add_commands  # sample, reconstruct, interpolate, quality
+
+    add_commands(sub)
     return p
 
 
