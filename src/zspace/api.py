@@ -5,6 +5,7 @@ Everything is validated before anything is written, so bad input never leaves a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from zspace import ownership, runs
+from zspace import distributed, ownership, runs
 from zspace.config import RunConfig
 from zspace.data import Dataset, Progress, image_shape, load_dataset
 from zspace.errors import ConfigError, DataError
@@ -73,12 +74,49 @@ def train_run(
 
     The run's lock is held throughout, so a second process training the same run name is refused. A run folder
     with no checkpoint yet (an interrupted or failed start) is started afresh, by a rerun or by ``resume``.
+    Under torchrun every process calls this; rank 0 checks, builds the cache and creates the folder first, and
+    a bad input is the same one-line error on every process.
     """
     cfg = resolve(cfg)
-    device = resolve_device(cfg.train.device)
+    world, device = distributed.init(resolve_device(cfg.train.device), cfg.train.dist_timeout)
+    try:
+        return _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch)
+    finally:
+        if world.distributed:
+            distributed.shutdown()
+
+
+def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    model = seeded_model(cfg)
+    model = seeded_model(cfg)  # the same weights on every process (DDP broadcasts rank 0's anyway)
+    run_dir = Path(cfg.out_dir) / cfg.name
+    resume, overwrite = distributed.run_on_main(world, lambda: _start_mode(cfg, resume, overwrite))
+    data = _load_data(cfg, world, progress)
+    check_data(data, cfg)
+    check_batch_size(cfg.model, min(cfg.train.batch_size, len(data.indices("train"))), "train.batch_size")
+    with contextlib.ExitStack() as held:
+
+        def open_run() -> Path:  # nothing is written before the input checked out
+            held.enter_context(ownership.run_lock(Path(cfg.out_dir), cfg.name))
+            if resume:
+                runs.check_resumable(cfg)  # again: another process may have changed the folder meanwhile
+                return run_dir
+            return runs.create_run(cfg, data_reference(data), device=device, overwrite=overwrite)
+
+        run_dir = distributed.run_on_main(world, open_run)
+        trainer = Trainer(model, data, cfg, run_dir, device, world)
+        trainer.on_step, trainer.on_epoch = on_step, on_epoch
+        if resume:
+            trainer.resume()
+            if world.main:
+                runs.save_config(run_dir, cfg)  # only once the checkpoint has loaded: a failed resume changes nothing
+        trainer.fit()
+    return run_dir
+
+
+def _start_mode(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[bool, bool]:
+    """(resume, overwrite) as they apply, checked before a possibly long data load."""
     run_dir = Path(cfg.out_dir) / cfg.name
     if resume and runs.is_unfinished_start(run_dir):
         log.info("%s has no checkpoint yet: starting it from the beginning", run_dir)
@@ -86,19 +124,12 @@ def train_run(
     if resume:
         runs.check_resumable(cfg)
     else:
-        runs.check_creatable(cfg, overwrite=overwrite)  # fail before a possibly long data load
-    data = load_dataset(cfg.data, progress=progress)
-    check_data(data, cfg)
-    check_batch_size(cfg.model, min(cfg.train.batch_size, len(data.indices("train"))), "train.batch_size")
-    with ownership.run_lock(Path(cfg.out_dir), cfg.name):  # nothing is written before the input checked out
-        if resume:
-            runs.check_resumable(cfg)  # again: another process may have changed the folder meanwhile
-        else:
-            run_dir = runs.create_run(cfg, data_reference(data), device=device, overwrite=overwrite)
-        trainer = Trainer(model, data, cfg, run_dir, device)
-        trainer.on_step, trainer.on_epoch = on_step, on_epoch
-        if resume:
-            trainer.resume()
-            runs.save_config(run_dir, cfg)  # only once the checkpoint has loaded: a failed resume changes nothing
-        trainer.fit()
-    return run_dir
+        runs.check_creatable(cfg, overwrite=overwrite)
+    return resume, overwrite
+
+
+def _load_data(cfg: RunConfig, world: distributed.World, progress: Progress | None) -> Dataset:
+    """Rank 0 loads (and builds the cache) first; the other processes then read what it built."""
+    loaded: list[Dataset] = []
+    distributed.run_on_main(world, lambda: loaded.append(load_dataset(cfg.data, progress=progress)))
+    return loaded[0] if loaded else load_dataset(cfg.data)

@@ -25,11 +25,12 @@ WEIGHTS_FORMAT = "zspace-weights-1"
 CHECKPOINT_FORMAT = "zspace-checkpoint-1"
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_safetensors(path: Path, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
-    data = path.read_bytes()
+    if data is None:
+        if not path.is_file():
+            raise CheckpointError(f"weights file not found: {path}")
+        data = path.read_bytes()
     try:
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
@@ -105,14 +106,23 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     atomic_write_bytes(Path(path), st_save(tensors, metadata=meta))
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    data: bytes | None = None,
+    cuda_device: torch.device | None = None,
+) -> dict[str, Any]:
     """Restore model, optimizer and RNG states from :func:`save_checkpoint`; returns the progress dict.
 
     Anything missing or edited (a header key, the progress JSON, an RNG entry) is a :class:`CheckpointError`
-    naming the file and what is wrong; nothing is restored unless everything checks out.
+    naming the file and what is wrong; nothing is restored unless everything checks out. ``data``: the file's
+    bytes, already read (one process reads, the others get them). ``cuda_device``: one of several training
+    processes, each on its own GPU: that GPU gets the RNG state rank 0's GPU had (all draw the same noise).
     """
     path = Path(path)
-    tensors, meta = _read_safetensors(path)
+    tensors, meta = _read_safetensors(path, data)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a zspace checkpoint (format {meta.get('format')!r})")
     progress = _check_progress(path, _json_entry(path, meta, "progress"))
@@ -142,7 +152,9 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     except ValueError:
         raise CheckpointError(f"checkpoint {path} has a malformed CUDA RNG entry") from None
     cuda_states = [parts["rng"][k] for k in cuda_keys]
-    if cuda_states and torch.cuda.is_available():
+    if cuda_states and cuda_device is not None:
+        torch.cuda.set_rng_state(cuda_states[0], cuda_device)
+    elif cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
     return progress
 

@@ -7,6 +7,7 @@ import errno
 import inspect
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from zspace.errors import ConfigError, TrainingDiverged, ZSpaceError
+from zspace.errors import ConfigError, DistributedFailure, TrainingDiverged, ZSpaceError
 
 log = logging.getLogger("zspace")
 
@@ -337,17 +338,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, one process speaks for all
+    if not main_process:
+        args.quiet = True
     _setup_logging(-1 if args.quiet else args.verbose)
+    say = (lambda line: print(line, file=sys.stderr)) if main_process else (lambda line: None)
     try:
         return args.func(args)
     except ZSpaceError as e:
-        print(f"zspace: error: {e}", file=sys.stderr)
+        say(f"zspace: error: {e}")
         return 2
     except TrainingDiverged as e:
+        say(f"zspace: error: {e}")
+        return 1
+    except DistributedFailure as e:  # each process says which one it is
         print(f"zspace: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("zspace: interrupted; a run continues from its last checkpoint with --resume", file=sys.stderr)
+        say("zspace: interrupted; a run continues from its last checkpoint with --resume")
         return 130
     except OSError as e:  # a full disk, a read-only folder, a name too long: one line, never a traceback
         print(f"zspace: error: {os_error_message(e, args.command)}", file=sys.stderr)

@@ -24,3 +24,7 @@ class CheckpointError(ZSpaceError):
 
 class TrainingDiverged(RuntimeError):
     """The loss became non-finite; the last good checkpoint is left untouched."""
+
+
+class DistributedFailure(RuntimeError):
+    """Another training process (torchrun/DDP) failed or vanished; the last checkpoint is intact."""

@@ -56,6 +56,11 @@ RESUMABLE_CHANGES = (
     "train.device",
     "train.threads",
     "train.checkpoint_every",
+    "train.data_on_device",
+    "train.log_every",
+    "train.channels_last",
+    "train.compile",
+    "train.dist_timeout",
     "data.workers",
 )
 

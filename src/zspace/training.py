@@ -6,25 +6,36 @@ encoding) and data only through :class:`~zspace.data.Dataset` (a uint8 image arr
 Reproducibility: the batch order of epoch ``e`` is a pure function of ``(seed, e)``, and the global torch RNG
 (the VAE's eps) is saved in every checkpoint, so a run resumed from a checkpoint continues exactly as the
 uninterrupted run would have (bit for bit on CPU).
+
+Speed: the images can live on the device (``train.data_on_device``), the loss parts stay on the device and are
+read back every ``train.log_every`` steps (a non-finite loss is still named at its exact step, and no checkpoint
+is written before the steps since the last one were read back and found finite). Several processes train one
+model through DistributedDataParallel (:mod:`zspace.distributed`). Ctrl-C stops at the next read-back with a
+checkpoint of that exact position, so ``--resume`` continues as if nothing had happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from zspace import runs
+from zspace.batches import epoch_order, global_batches, local_slice, make_batches, to_tensor
 from zspace.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from zspace.config import RunConfig
+from zspace.distributed import SINGLE, World, all_sum, share_bytes
 from zspace.errors import ConfigError, DataError, TrainingDiverged
 from zspace.losses import LossParts, compute_loss
 from zspace.models import LatentModel
@@ -34,12 +45,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StepInfo:
-    """Passed to ``on_step`` after every optimiser step."""
+    """Passed to ``on_step`` after every optimiser step (on the writing process only)."""
 
     epoch: int  # 0-based
     step: int  # 0-based step within the epoch
     steps_per_epoch: int
-    loss: float
+    loss: float  # the total loss of the last step read back from the device
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,39 +66,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled order of ``n`` training items in ``epoch``: depends on nothing else."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 images (B, H, W, C) -> float (B, C, H, W) in [0, 1] on ``device``."""
-    t = torch.from_numpy(np.ascontiguousarray(images))
-    if device.type == "cuda":
-        t = t.pin_memory().to(device, non_blocking=True)
-    return t.permute(0, 3, 1, 2).float().div_(255.0)
-
-
 def iter_batches(x: np.ndarray, rows: np.ndarray, batch_size: int, start: int = 0) -> Iterator[np.ndarray]:
-    """Gather batches ``x[rows[i*bs:(i+1)*bs]]`` from step ``start`` on, one batch ahead in a thread.
-
-    Rows are sorted within a batch so a memory-mapped cache is read front to back; a batch's loss is a mean,
-    so the order inside it does not matter.
-    """
-    starts = range(start * batch_size, len(rows), batch_size)
-
-    def gather(i: int) -> np.ndarray:
-        return x[np.sort(rows[i : i + batch_size])]
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for i in starts:
-            nxt = pool.submit(gather, i)
-            if pending is not None:
-                yield pending.result()
-            pending = nxt
-        if pending is not None:
-            yield pending.result()
+    """Gather the sorted global batches ``x[sort(rows[i*bs:(i+1)*bs])]`` from step ``start`` on."""
+    for batch in global_batches(rows, batch_size, start):
+        yield x[batch]
 
 
 _PARTS = ("total", "reconstruction", "kl", "weighted_kl")
@@ -138,44 +120,97 @@ def _autocast(cfg: RunConfig, device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.precision == "bf16")
 
 
-class Trainer:
-    """Trains ``model`` on the train split of ``data`` into the run folder ``run_dir``."""
+@dataclass
+class _Pending:
+    """A step whose loss parts (a device tensor: 4 global means and the stop flag) are not yet read back."""
 
-    def __init__(self, model: LatentModel, data: Any, cfg: RunConfig, run_dir: Path, device: torch.device):
+    step: int
+    n: int  # images in the global batch
+    values: torch.Tensor  # (5,)
+
+
+class Trainer:
+    """Trains ``model`` on the train split of ``data`` into the run folder ``run_dir``.
+
+    ``world`` is this process's place among several (DistributedDataParallel); only its rank 0 writes.
+    """
+
+    def __init__(
+        self, model: LatentModel, data: Any, cfg: RunConfig, run_dir: Path, device: torch.device, world: World = SINGLE
+    ):
         self.model, self.data, self.cfg, self.run_dir, self.device = model, data, cfg, Path(run_dir), device
+        self.world = world
         self.train_rows = data.indices("train")
         self.test_rows = data.indices("test")
         if len(self.train_rows) == 0:
             raise DataError(f"dataset {data.name!r} has no training items")
-        self.steps_per_epoch = math.ceil(len(self.train_rows) / cfg.train.batch_size)
+        tc = cfg.train
+        self.steps_per_epoch = math.ceil(len(self.train_rows) / tc.batch_size)
         self.model.to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
-        self.progress: dict[str, Any] = {
-            "epoch": 0,
-            "step": 0,
-            "global_step": 0,
-            "history": [],
-            "partial": None,
-        }
+        if tc.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.net = self._wrap(self.model)
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, **fused)
+        self.feed = make_batches(data.x, device, tc.data_on_device)
+        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "history": [], "partial": None}
         self.on_step: Callable[[StepInfo], None] | None = None
         self.on_epoch: Callable[[dict[str, float]], None] | None = None
+        self._stop = torch.zeros((), device=device)  # set by Ctrl-C; summed over processes with the loss
+        self._last_loss = float("nan")
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        net = model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(model, device_ids=ids)
+        return torch.compile(net) if self.cfg.train.compile else net
 
     def resume(self) -> None:
-        """Restore model, optimizer, RNG and progress from the run's checkpoint."""
-        self.progress = load_checkpoint(self.run_dir / runs.CHECKPOINT, self.model, self.optimizer)
-        runs.write_history(self.run_dir, self.progress["history"])
-        log.info(
-            "resuming %s at epoch %d, step %d",
-            self.run_dir,
-            self.progress["epoch"] + 1,
-            self.progress["step"],
-        )
+        """Restore model, optimizer, RNG and progress from the run's checkpoint (read once, shared by all)."""
+        path = self.run_dir / runs.CHECKPOINT
+        data = share_bytes(self.world, path.read_bytes() if self.world.main and path.is_file() else None)
+        cuda = self.device if self.world.distributed and self.device.type == "cuda" else None
+        self.progress = load_checkpoint(path, self.model, self.optimizer, data=data, cuda_device=cuda)
+        if self.world.main:
+            runs.write_history(self.run_dir, self.progress["history"])
+        log.info("resuming %s at epoch %d, step %d", self.run_dir, self.progress["epoch"] + 1, self.progress["step"])
 
     def fit(self) -> list[dict[str, float]]:
         """Train until ``train.epochs``; returns the history (one dict per epoch)."""
-        for epoch in range(self.progress["epoch"], self.cfg.train.epochs):
-            self._run_epoch(epoch)
+        with self._ctrl_c():
+            for epoch in range(self.progress["epoch"], self.cfg.train.epochs):
+                self._run_epoch(epoch)
         return self.progress["history"]
+
+    @contextlib.contextmanager
+    def _ctrl_c(self) -> Iterator[None]:
+        """The first Ctrl-C asks for a stop at the next read-back; a second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop.fill_(1.0)
+            signal.signal(signal.SIGINT, previous)
+            log.warning("stopping at the next read-back with a checkpoint (Ctrl-C again to stop at once)")
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _batches(self, rows: np.ndarray, start: int) -> Iterator[tuple[int, int, tuple | None, torch.Tensor]]:
+        """(step, global batch size, eps window, this process's uint8 batch on the device) per step."""
+        w = self.world
+        batches = list(global_batches(rows, self.cfg.train.batch_size, start))
+        windows = [(*local_slice(len(b), w.rank, w.size), len(b)) for b in batches]
+        local = (b[lo:hi] for b, (lo, hi, _) in zip(batches, windows, strict=True))
+        for i, xb in enumerate(self.feed.iterate(local)):
+            yield start + i, len(batches[i]), (windows[i] if w.distributed else None), xb
 
     def _run_epoch(self, epoch: int) -> None:
         tc, p = self.cfg.train, self.progress
@@ -183,46 +218,71 @@ class Trainer:
         sums = _Sums(p["partial"] if start_step else None)
         rows = self.train_rows[epoch_order(len(self.train_rows), tc.seed, epoch)]
         self.model.train()
-        t0, n_now = time.perf_counter(), 0
-        for step, batch in enumerate(iter_batches(self.data.x, rows, tc.batch_size, start_step), start_step):
-            values = self._step(batch, epoch, step)
-            sums.add(values, len(batch))
-            n_now += len(batch)
+        t0, n_now, pending, stop = time.perf_counter(), 0, [], False
+        for step, n, window, xb in self._batches(rows, start_step):
+            pending.append(_Pending(step, n, self._step(xb, n, window)))
+            n_now += n
             p["global_step"] += 1
-            if self.on_step:
-                self.on_step(StepInfo(epoch, step, self.steps_per_epoch, values["total"]))
-            if tc.checkpoint_every and p["global_step"] % tc.checkpoint_every == 0 and step + 1 < self.steps_per_epoch:
+            last = step + 1 == self.steps_per_epoch
+            due = bool(tc.checkpoint_every) and p["global_step"] % tc.checkpoint_every == 0 and not last
+            if len(pending) >= tc.log_every or due or last:
+                stop = self._read_back(pending, sums, epoch)  # the same decision on every process
+            if self.on_step and self.world.main:
+                self.on_step(StepInfo(epoch, step, self.steps_per_epoch, self._last_loss))
+            if (due or stop) and not last:
                 p.update(epoch=epoch, step=step + 1, partial=sums.s)
                 self._save()
-        seconds = time.perf_counter() - t0
-        row = {
-            "epoch": epoch + 1,
-            **sums.means(),
-            "images_per_s": n_now / max(seconds, 1e-9),
-            "seconds": seconds,
-        }
-        if len(self.test_rows):
+                if stop:
+                    raise KeyboardInterrupt
+        self._end_epoch(epoch, sums, n_now, time.perf_counter() - t0)
+        if stop:  # asked for during the epoch's last read-back: the epoch's checkpoint is the stop's
+            raise KeyboardInterrupt
+
+    def _end_epoch(self, epoch: int, sums: _Sums, n_now: int, seconds: float) -> None:
+        p = self.progress
+        row = {"epoch": epoch + 1, **sums.means(), "images_per_s": n_now / max(seconds, 1e-9), "seconds": seconds}
+        if len(self.test_rows) and self.world.main:
             test = evaluate(self.model, self.data.x, self.test_rows, self.cfg, self.device, epoch)
             row.update(test_total=test["total"], test_reconstruction=test["reconstruction"], test_kl=test["kl"])
         p["history"].append(row)
         p.update(epoch=epoch + 1, step=0, partial=None)
         self._save()
-        log.info(format_epoch(row, tc.epochs))
-        if self.on_epoch:
-            self.on_epoch(row)
+        if self.world.main:
+            log.info(format_epoch(row, self.cfg.train.epochs))
+            if self.on_epoch:
+                self.on_epoch(row)
 
-    def _step(self, batch: np.ndarray, epoch: int, step: int) -> dict[str, float]:
-        x = to_tensor(batch, self.device)  # (B, C, H, W)
+    def _step(self, xb: torch.Tensor, n: int, window: tuple | None) -> torch.Tensor:
+        """One optimiser step on this process's slice; returns the global loss parts and stop flag (device)."""
+        x = to_tensor(xb, self.device, channels_last=self.cfg.train.channels_last)  # (b, C, H, W)
         with _autocast(self.cfg, self.device):
-            out = self.model(x)
-        parts = compute_loss(out, x, kl_weight=self.cfg.model.kl_weight, reconstruction=self.cfg.model.reconstruction)
-        values = loss_values(parts)
-        if not math.isfinite(values["total"]):
-            raise TrainingDiverged(self._diverged_message(values["total"], epoch, step))
+            out = self.net(x, eps_window=window)
+        m = self.cfg.model
+        parts = compute_loss(out, x, kl_weight=m.kl_weight, reconstruction=m.reconstruction)
+        values = torch.stack([*(getattr(parts, k).detach().float() for k in _PARTS), self._stop])  # (5,)
+        loss = parts.total
+        if self.world.distributed:  # weights make DDP's gradient mean equal the global batch mean
+            b = x.shape[0]
+            values = all_sum(torch.cat([values[:4] * b, values[4:]]), self.world)
+            values = torch.cat([values[:4] / n, values[4:]])
+            loss = loss * (b * self.world.size / n)
         self.optimizer.zero_grad(set_to_none=True)
-        parts.total.backward()
+        loss.backward()
         self.optimizer.step()
         return values
+
+    def _read_back(self, pending: list[_Pending], sums: _Sums, epoch: int) -> bool:
+        """One device sync for the pending steps; raises at the first non-finite loss; returns whether to stop."""
+        rows = torch.stack([q.values for q in pending]).tolist()
+        for q, row in zip(pending, rows, strict=True):
+            values = dict(zip(_PARTS, row[:4], strict=True))
+            if not math.isfinite(values["total"]):
+                raise TrainingDiverged(self._diverged_message(values["total"], epoch, q.step))
+            sums.add(values, q.n)
+            self._last_loss = values["total"]
+        stop = any(row[4] > 0 for row in rows)
+        pending.clear()
+        return stop
 
     def _diverged_message(self, value: float, epoch: int, step: int) -> str:
         where = f"non-finite loss ({value}) at epoch {epoch + 1}, step {step + 1} of {self.steps_per_epoch}"
@@ -233,7 +293,9 @@ class Trainer:
         return f"{where}; training stopped, the last good checkpoint {ckpt} (epoch {done['epoch']}) is intact"
 
     def _save(self) -> None:
-        """Checkpoint first (what --resume reads), then the weights and history derived from it."""
+        """Checkpoint first (what --resume reads), then the weights and history derived from it (rank 0 only)."""
+        if not self.world.main:
+            return
         save_checkpoint(self.run_dir / runs.CHECKPOINT, self.model, self.optimizer, self.progress)
         save_weights(self.run_dir / runs.WEIGHTS, self.model, {"kind": self.model.kind})
         runs.write_history(self.run_dir, self.progress["history"])
@@ -248,3 +310,6 @@ def format_epoch(row: dict[str, float], epochs: int) -> str:
     if "test_total" in row:
         line += f"  test {row['test_total']:.4f}"
     return line + f"  {row['images_per_s']:.0f} img/s"
+
+
+__all__ = ["StepInfo", "Trainer", "epoch_order", "evaluate", "iter_batches", "resolve_device", "to_tensor"]

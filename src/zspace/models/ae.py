@@ -16,8 +16,10 @@ class AEEncoder(nn.Module):
         self.body = ConvEncoder(cfg)
         self.z = nn.Linear(self.body.out_features, cfg.z_dim)
 
-    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
-        return Encoding(z=self.z(self.body(x)))  # (B, z_dim)
+    def forward(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None
+    ) -> Encoding:
+        return Encoding(z=self.z(self.body(x)))  # (B, z_dim); an AE draws no noise
 
 
 class AE(LatentModel):

@@ -79,8 +79,10 @@ class LatentModel(nn.Module):
 
         return interpolate(self, a, b, steps=steps, path=path)
 
-    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> ModelOutput:
-        encoding = self.encoder(x, generator=generator)
+    def forward(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None
+    ) -> ModelOutput:
+        encoding = self.encoder(x, generator=generator, eps_window=eps_window)
         return ModelOutput(encoding, self.decoder(encoding.z))
 
     def param_counts(self) -> dict[str, int]:

@@ -32,10 +32,18 @@ class VAEEncoder(nn.Module):
         self.eps_clip = cfg.eps_clip
         self.eps_factor = cfg.eps_factor
 
-    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
+    def forward(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None
+    ) -> Encoding:
+        """``eps_window = (start, stop, n)``: this batch is rows start..stop of a global batch of n (one process
+        of several); eps is drawn for all n and sliced, so every process sees single-process training's noise."""
         h = self.body(x)
         mu, logvar = self.mu(h), self.logvar(h)  # (B, z_dim) each
-        eps = sample_eps(mu.shape, mu, self.eps_clip, generator)
+        if eps_window is None:
+            eps = sample_eps(mu.shape, mu, self.eps_clip, generator)
+        else:
+            start, stop, n = eps_window
+            eps = sample_eps(torch.Size((n, mu.shape[1])), mu, self.eps_clip, generator)[start:stop]
         z = mu + torch.exp(0.5 * logvar) * eps * self.eps_factor
         return Encoding(z=z, mu=mu, logvar=logvar)
 

@@ -1,0 +1,7 @@
+"""``python -m zspace ...`` (and ``torchrun ... -m zspace train ...``): the command line."""
+
+import sys
+
+from zspace.cli import main
+
+sys.exit(main())
