@@ -123,3 +123,11 @@ def test_report_opens_in_a_browser(tmp_path, browser):
     (tmp_path / "out" / "radius-hist.png").unlink()
     with pytest.raises(AssertionError, match="did not load"):
         check_page_in_browser(browser, page)
+
+
+def test_importing_the_report_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, zspace.report; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

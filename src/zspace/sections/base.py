@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from zspace.embedding import Latents
 from zspace.errors import ZSpaceError
+
+if TYPE_CHECKING:  # the report imports this module and must not pay for torch
+    from zspace.embedding import Latents
 
 log = logging.getLogger(__name__)
 
