@@ -16,7 +16,7 @@ import torch
 from zspace import distributed, ownership, runs
 from zspace.config import RunConfig
 from zspace.data import Dataset, Progress, image_shape, load_dataset
-from zspace.errors import ConfigError, DataError
+from zspace.errors import CheckpointError, ConfigError, DataError
 from zspace.models import LatentModel, build_model, check_batch_size
 from zspace.training import StepInfo, Trainer, resolve_device
 
@@ -32,7 +32,10 @@ def resolve(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"model.{key} is {given} but the data gives {actual}; leave it unset (0)")
     path = str(Path(cfg.data.path).expanduser().resolve()) if cfg.data.path else None
     data = dataclasses.replace(cfg.data, image_size=size, path=path)
-    return dataclasses.replace(cfg, data=data, model=dataclasses.replace(m, image_size=size, channels=channels))
+    init = cfg.train.init_from
+    train = dataclasses.replace(cfg.train, init_from=str(Path(init).expanduser().resolve()) if init else None)
+    model = dataclasses.replace(m, image_size=size, channels=channels)
+    return dataclasses.replace(cfg, data=data, model=model, train=train)
 
 
 def seeded_model(cfg: RunConfig) -> LatentModel:
@@ -111,6 +114,8 @@ def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -
             trainer.resume()
             if world.main:
                 runs.save_config(run_dir, cfg)  # only once the checkpoint has loaded: a failed resume changes nothing
+        elif cfg.train.init_from:
+            trainer.resume(Path(cfg.train.init_from).expanduser())
         trainer.fit()
     return run_dir
 
@@ -125,6 +130,9 @@ def _start_mode(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[bool, bo
         runs.check_resumable(cfg)
     else:
         runs.check_creatable(cfg, overwrite=overwrite)
+        init = cfg.train.init_from
+        if init and not Path(init).expanduser().is_file():
+            raise CheckpointError(f"train.init_from: checkpoint not found: {init}")
     return resume, overwrite
 
 

@@ -63,6 +63,7 @@ def _overrides(args: argparse.Namespace) -> list:
         ("out_dir", "out_dir"),
         ("epochs", "train.epochs"),
         ("device", "train.device"),
+        ("from_checkpoint", "train.init_from"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -266,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument(
+        "--from-checkpoint",
+        metavar="CKPT",
+        help="start this new run from another run's checkpoint, e.g. RUN/checkpoints/epoch-018.safetensors",
+    )
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("embed", help="encode a dataset with a trained run into a latents folder")

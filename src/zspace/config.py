@@ -62,6 +62,7 @@ class ModelConfig:
     reconstruction: str = "bce"  # "bce" (Keras convention: channel mean, pixel sum) or "mse" (same reduction)
     image_size: int = 0  # input side; 0 = taken from the data section
     channels: int = 0  # input channels; 0 = taken from the dataset
+    init: str = "torch"  # weight initialisation: "torch" (PyTorch's default) or "glorot" (Keras': uniform, zero bias)
 
 
 @dataclass
@@ -79,6 +80,9 @@ class TrainConfig:
     channels_last: bool = True  # NHWC memory format for the convolutions (1.19x on a 2-core CPU for the 96x96 VAE)
     compile: bool = False  # torch.compile the model (minutes of compilation; pays off on long GPU runs)
     dist_timeout: float = 1800.0  # seconds a process waits for the others (torchrun/DDP) before giving up
+    radius_probe: int = 512  # training images encoded after every epoch: latent radius in history.csv; 0 = none
+    keep_checkpoints: bool = False  # also keep every epoch's checkpoint as checkpoints/epoch-NNN.safetensors
+    init_from: str | None = None  # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
 
 
 @dataclass
@@ -107,6 +111,7 @@ _CHOICES = {
     "model.reconstruction": ("bce", "mse"),
     "train.precision": ("fp32", "bf16"),
     "train.data_on_device": ("auto", "on", "off"),
+    "model.init": ("torch", "glorot"),
 }
 
 
@@ -238,6 +243,7 @@ def validate(cfg: RunConfig) -> None:
         (t.lr > 0, "train.lr must be > 0", t.lr),
         (t.checkpoint_every >= 0, "train.checkpoint_every must be >= 0", t.checkpoint_every),
         (t.log_every >= 1, "train.log_every must be >= 1", t.log_every),
+        (t.radius_probe >= 0, "train.radius_probe must be >= 0", t.radius_probe),
         (t.dist_timeout > 0, "train.dist_timeout must be > 0 seconds", t.dist_timeout),
         (dc.image_size >= 0, "data.image_size must be >= 0", dc.image_size),
         (dc.limit >= 0, "data.limit must be >= 0", dc.limit),

@@ -36,6 +36,7 @@ from zspace.models import LatentModel, build_model
 
 CONFIG, ENVIRONMENT, DATA, HISTORY = "config.json", "environment.json", "data.json", "history.csv"
 WEIGHTS, CHECKPOINT = "model.safetensors", "checkpoint.safetensors"
+KEPT = "checkpoints"  # every epoch's checkpoint, with train.keep_checkpoints
 HISTORY_FIELDS = (
     "epoch",
     "total",
@@ -45,6 +46,9 @@ HISTORY_FIELDS = (
     "test_total",
     "test_reconstruction",
     "test_kl",
+    "radius_mean",
+    "radius_peak",
+    "mu_radius_mean",
     "images_per_s",
     "seconds",
 )
@@ -61,6 +65,8 @@ RESUMABLE_CHANGES = (
     "train.channels_last",
     "train.compile",
     "train.dist_timeout",
+    "train.keep_checkpoints",
+    "train.init_from",
     "data.workers",
 )
 

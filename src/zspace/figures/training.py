@@ -9,10 +9,22 @@ from matplotlib.figure import Figure
 
 
 def training_curves(history: list[dict[str, float]]) -> Figure:
-    """Total, reconstruction and weighted KL per epoch (train, and test where present)."""
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
-    axes = fig.subplots(1, 3)
+    """Total, reconstruction and weighted KL per epoch (train, and test where present); the latent radius of the
+    probe images per epoch when the history has it (a jump like the series' R ~ 66 shows there)."""
+    radius = any(np.isfinite(r.get("radius_mean", np.nan)) for r in history)
+    fig = Figure(figsize=(13 if radius else 10, 3.2), layout="constrained")
+    axes = fig.subplots(1, 4 if radius else 3)
     epochs = [r["epoch"] for r in history]
+    if radius:
+        ax = axes[3]
+        for key, label, style in (("radius_mean", "mean ||z||", "o-"), ("radius_peak", "peak of ||z||", "s--"),
+                                  ("mu_radius_mean", "mean ||mu||", "^:")):  # fmt: skip
+            if any(np.isfinite(r.get(key, np.nan)) for r in history):
+                ax.plot(epochs, [r.get(key, np.nan) for r in history], style, ms=3, label=label)
+        ax.set(title="latent radius (probe images)", xlabel="epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        axes = axes[:3]
     for ax, key, title in zip(
         axes,
         ("total", "reconstruction", "weighted_kl"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
@@ -25,7 +26,19 @@ def build_model(cfg: ModelConfig) -> LatentModel:
     if cfg.image_size < 1 or cfg.channels < 1:
         raise ConfigError("model.image_size and model.channels must be resolved from the data before building")
     check_model_size(cfg)
-    return MODELS[cfg.kind](cfg)
+    model = MODELS[cfg.kind](cfg)
+    if cfg.init == "glorot":
+        glorot_init(model)
+    return model
+
+
+def glorot_init(model: nn.Module) -> None:
+    """Keras' defaults: Glorot-uniform kernels and zero biases for every Dense and (transposed) convolution."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def count_parameters(cfg: ModelConfig) -> int:

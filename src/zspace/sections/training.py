@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from zspace.figures.training import training_curves
 from zspace.sections.base import Context, FigureItem, Section, Table
 
@@ -29,6 +31,7 @@ def run(ctx: Context, cfg: Config) -> Section:
         f"({m.reconstruction.upper()} in the Keras convention: channel mean, pixel sum)."
     )
     keys = ["total", "reconstruction", "weighted_kl", "kl", "test_total", "images_per_s"]
+    keys += [k for k in ("radius_mean", "radius_peak", "mu_radius_mean") if np.isfinite(last.get(k, np.nan))]
     section.tables.append(Table("Last epoch", ["quantity", "value"], [[k, last.get(k, float("nan"))] for k in keys]))
     section.metrics = {"epochs": int(last["epoch"]), "last": {k: last.get(k) for k in keys}}
     section.figures.append(
