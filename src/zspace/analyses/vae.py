@@ -204,3 +204,70 @@ def _check_pair(a: Any, b: Any, name_b: str) -> tuple[np.ndarray, np.ndarray]:
     if a.shape != b.shape:
         raise ValueError(f"{name_b} must have the shape of z/mu {a.shape}, got {b.shape}")
     return a, b
+
+
+@dataclass
+class LogvarDistribution:
+    """Every logvar component counted: a histogram, the count inside a band, the counts above thresholds."""
+
+    edges: np.ndarray  # (n_bins + 1,) interval edges, width ``width``
+    counts: np.ndarray  # (n_bins,) int64
+    band: tuple[float, float]
+    band_count: int  # components with band[0] <= logvar <= band[1] (the series: 2 of 43.5 M in [-3, 5])
+    above: dict[float, int]  # threshold -> components with logvar > threshold
+    n_components: int
+
+    def to_metrics(self) -> dict[str, Any]:
+        return {
+            "band": list(self.band),
+            "band_count": self.band_count,
+            "above": {f"{t:g}": c for t, c in self.above.items()},
+            "n_components": self.n_components,
+        }
+
+
+MAX_LOGVAR_BINS = 10_000
+
+
+def logvar_distribution(
+    logvar: np.ndarray,
+    *,
+    width: float = 0.5,
+    band: tuple[float, float] = (-3.0, 5.0),
+    thresholds: tuple[float, ...] = (-10.0, -5.0, -3.0, 0.0),
+    chunk: int = DEFAULT_CHUNK,
+) -> LogvarDistribution:
+    """Count every component of ``logvar`` (n_samples, z_dim) in one pass of row blocks.
+
+    The histogram spans [floor(min), ceil(max)] in intervals of ``width`` (left-closed; the maximum falls in the
+    last interval).
+    """
+    lo, hi = np.inf, -np.inf
+    for _, block in iter_rows(logvar, chunk):
+        lo, hi = min(lo, block.min()), max(hi, block.max())
+    if (hi - lo) / width > MAX_LOGVAR_BINS:  # far outliers: wider intervals, not a huge array
+        width = (hi - lo) / MAX_LOGVAR_BINS
+    start = np.floor(lo / width) * width
+    n_bins = max(1, int(np.ceil((hi - start) / width + 1e-9)))
+    counts = np.zeros(n_bins, dtype=np.int64)
+    above = dict.fromkeys(thresholds, 0)
+    band_count = 0
+    for _, block in iter_rows(logvar, chunk):
+        idx = np.minimum(((block - start) / width).astype(np.int64), n_bins - 1)
+        counts += np.bincount(idx.ravel(), minlength=n_bins)
+        band_count += int(np.count_nonzero((block >= band[0]) & (block <= band[1])))
+        for t in thresholds:
+            above[t] += int(np.count_nonzero(block > t))
+    edges = start + width * np.arange(n_bins + 1)
+    return LogvarDistribution(edges, counts, band, band_count, above, int(logvar.shape[0] * logvar.shape[1]))
+
+
+def head_weight_norms(mu_weight: np.ndarray, logvar_weight: np.ndarray) -> dict[str, float]:
+    """Frobenius norms of the mu- and logvar-head kernels (z_dim, features) and their ratio.
+
+    The series' explanation of the tiny-KL VAE: the logvar head's weights grow large and negative-biased so that
+    exp(logvar / 2) vanishes, while the mu head does the work of an AE's z head.
+    """
+    mu_n = float(np.linalg.norm(np.asarray(mu_weight, dtype=np.float64)))
+    lv_n = float(np.linalg.norm(np.asarray(logvar_weight, dtype=np.float64)))
+    return {"mu_head_norm": mu_n, "logvar_head_norm": lv_n, "logvar_over_mu": lv_n / mu_n if mu_n else float("nan")}

@@ -28,3 +28,16 @@ def kl_and_activity(kl_per_dim: np.ndarray, mu_variance: np.ndarray, *, threshol
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3, axis="y")
     return fig
+
+
+def logvar_histogram(edges: np.ndarray, counts: np.ndarray, *, band: tuple[float, float]) -> Figure:
+    """Components per logvar interval (log scale), the counted band shaded."""
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.stairs(np.maximum(counts, 0.5), edges, fill=True, color="tab:purple", alpha=0.7, baseline=0.5)
+    ax.axvspan(band[0], band[1], color="tab:orange", alpha=0.15, label=f"band [{band[0]:g}, {band[1]:g}]")
+    ax.set_yscale("log")
+    ax.set(xlabel="logvar", ylabel="components", title=f"logvar of all {int(counts.sum()):,} components")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
