@@ -499,3 +499,11 @@ def test_two_processes_training_one_run_name(tmp_path):
         first.communicate()
     code, err = sub_cli(*train(out, "d", "--resume", "--epochs", "2"))
     assert code == 0, err
+
+
+def test_run_files_are_readable_by_the_group(run_dir):
+    old = os.umask(0o022)
+    os.umask(old)
+    for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "history.csv", "data.json"):
+        mode = (run_dir / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~old, (name, oct(mode))
