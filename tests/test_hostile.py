@@ -507,3 +507,74 @@ def test_run_files_are_readable_by_the_group(run_dir):
     for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "history.csv", "data.json"):
         mode = (run_dir / name).stat().st_mode & 0o777
         assert mode == 0o666 & ~old, (name, oct(mode))
+
+
+def jpeg_folder(path: Path, n: int, seed: int = 0) -> Path:
+    from PIL import Image
+
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (109, 89, 3), dtype=np.uint8)).save(path / f"{i:06d}.jpg", quality=80)
+    return path
+
+
+def test_a_cache_build_on_a_nearly_full_disk_is_one_line(tmp_path):
+    folder = jpeg_folder(tmp_path / "faces", 40)
+    with tmpfs(tmp_path / "cache", "1m") as cache:  # 40 x 96 x 96 x 3 = 1.1 MB: it cannot fit
+        code, err = sub_cli("train", str(ROOT / "configs" / "celeba-ae.toml"), "--data", str(folder), "--out-dir",
+                            str(tmp_path / "runs"), "--set", "data.name='images'", "--set",
+                            f"data.cache_dir={str(cache)!r}", "--epochs", "1")  # fmt: skip
+        assert_one_line(code, err, "is free")
+        assert list(cache.iterdir()) == []  # no half cache
+    assert not (tmp_path / "runs").exists()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_a_killed_cache_build_leaves_no_decoding_workers(tmp_path):
+    import signal
+    import time
+
+    folder = jpeg_folder(tmp_path / "faces", 1500)
+    code = (
+        "import sys; from zspace.data.cache import cached_images, list_relpaths; r = sys.argv[1]; "
+        "cached_images(r, list_relpaths(r), dataset='images', size=96, cache_dir=sys.argv[2], workers=2)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(tmp_path / "cache")])
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers |= {c for c in _children(proc.pid) if "zspace" in _cmdline(c) or "multiprocessing" in _cmdline(c)}
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be killed: use more images"
+    assert workers, "no decoding worker was seen"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() and _state(w) != "Z" for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and _state(w) != "Z"]
+    assert alive == [], f"decoding workers {alive} outlived their killed parent"
+    entries = list((tmp_path / "cache").glob("images-*"))
+    assert entries == []  # only a temporary folder, never a valid-looking entry
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (OSError, IndexError):
+        return "X"

@@ -15,6 +15,7 @@ by a pool of processes, each writing its rows straight into the memory-mapped ar
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +39,7 @@ import numpy as np
 from zspace.data.base import Progress
 from zspace.data.files import decode_image, fingerprint, list_images, list_relpaths
 from zspace.errors import ConfigError, DataError
+from zspace.limits import check_disk
 
 __all__ = [
     "CACHE_VERSION",
@@ -50,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 16-bit greyscale PNGs scaled to 8 bits instead of clipped
 MIN_PARALLEL = 64  # fewer files than this are decoded in-process: starting workers would cost more
 STALE_TEMP_S = 7 * 24 * 3600  # a temporary build folder this old is removed whoever owns it
 _SHOW = 5  # skipped files named in a log line
@@ -270,7 +273,11 @@ def _decode_all(
 ) -> list[tuple[int, str]]:
     """Decode every file into row i of a new (n, S, S, 3) array; return the sorted (row, reason) failures."""
     n, size = len(paths), opts["size"]
+    need = n * size * size * 3
+    # twice: dropping the rows of corrupt files writes a compacted copy beside the array
+    check_disk(array_path.parent, 2 * need + (16 << 20), f"the image cache of {n:,} images at {size} px")
     np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
+    _allocate(array_path)  # a full disk is ENOSPC now, not a Bus error in a worker later
     chunk = max(8, min(256, math.ceil(n / (workers * 8))))
     tasks = [(str(array_path), s, paths[s : s + chunk], size, opts["crop"]) for s in range(0, n, chunk)]
     failures: list[tuple[int, str]] = []
@@ -316,7 +323,8 @@ def _run_pool(
     finished: set[int],
 ) -> None:
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a process that may run torch threads
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+    pool_args = {"mp_context": ctx, "initializer": _worker_init, "initargs": (os.getpid(),)}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), **pool_args) as pool:
         futures = {pool.submit(_decode_chunk, *task): k for k, task in enumerate(tasks)}
         try:
             for fut in as_completed(futures):
@@ -340,6 +348,27 @@ def _decode_chunk(array_path: str, start: int, paths: list[str], size: int, crop
     out.flush()
     del out
     return failures
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the file's blocks (a sparse memory-mapped file on a full disk faults with SIGBUS when written)."""
+    with path.open("r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, path.stat().st_size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+
+
+def _worker_init(parent: int) -> None:
+    """A decoding worker ends itself when the process that started it is gone (killed with SIGKILL, say)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="zspace-parent-watch", daemon=True).start()
 
 
 def _compact(array_path: Path, n: int, bad: set[int]) -> np.ndarray:
