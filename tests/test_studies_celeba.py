@@ -20,12 +20,15 @@ def test_ae_vs_vae_quick(tmp_path, celeba_dir, browser):
         assert {"radius", "pca", "elbow", "decode", "manifold"} <= set(m), name
         assert ("vae" in m) == name.startswith("vae"), name
     assert metrics["faces"]["vae-kl5"] > 0
+    scores = metrics["quality"]["scores"]
+    assert {"training images", "AE + N(0, I)", "AE + GMM on z", "VAE kl 5 + N(0, I)"} <= set(scores)
+    assert metrics["quality"]["measure"].startswith("zspace-FID (features: ")
+    assert all(s["fid"] > 0 and 0 <= s["precision"] <= 1 for s in scores.values())
     page = tmp_path / "study" / "report.html"
     report = json.loads((tmp_path / "study" / "metrics.json").read_text())
     table = report["sections"]  # every section of the comparison is there
-    assert {"published", "runs", "radius", "elbow", "pca", "vae", "decode", "tsne", "filaments", "eps_factor"} <= set(
-        table
-    )
+    sections = {"published", "runs", "radius", "elbow", "pca", "vae", "decode", "tsne", "filaments", "eps_factor"}
+    assert sections | {"quality"} <= set(table)
     html = page.read_text()
     for row in ("total loss per image", "radius of the density peak", "logvar min / max / mean", "max |z - mu|",
                 "mean rel. radius difference z vs mu", "elbow (Kneedle, Lloyd)", "Acceptance checks"):  # fmt: skip
@@ -35,7 +38,8 @@ def test_ae_vs_vae_quick(tmp_path, celeba_dir, browser):
 
 def test_published_table_has_every_row_even_without_numbers():
     table = published_table({}, {})
-    assert len(table.rows) == 13
+    assert len(table.rows) == 14
+    assert table.rows[-1][0].startswith("zspace-FID of N(0, I) samples")
     assert table.rows[0][1] == "4,515 (4,553)"
     assert all(len(r) == len(table.columns) for r in table.rows)
 

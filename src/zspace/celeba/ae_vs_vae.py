@@ -22,6 +22,7 @@ import torch
 from zspace.analyze import analysis_settings, open_source, run_sections, source_summary
 from zspace.api import train_run
 from zspace.celeba.common import celeba_config, decode_gaussian_grid, resolve_data
+from zspace.celeba.quality import PAIRS, quality_checks, quality_section
 from zspace.compare import compare_sections
 from zspace.figures.training import image_grid
 from zspace.report import write_report
@@ -133,9 +134,13 @@ def spread_table(ms: dict[str, dict], models: Sequence[str], seeds: Sequence[int
                  ["model", "run", *(c for c, _ in SPREAD)], rows)  # fmt: skip
 
 
-def published_table(ms: dict[str, dict], faces: dict[str, float]) -> Table:
-    """SPEC section 5 beside our values: one column per published model, ours beside each."""
+def published_table(ms: dict[str, dict], faces: dict[str, float], fid: dict[str, float] | None = None) -> Table:
+    """SPEC section 5 beside our values: one column per published model, ours beside each.
+
+    ``fid``: zspace-FID of N(0, I) samples per run key (the quality section's), where measured.
+    """
     ae, vae, vae5 = (ms.get(k, {}) for k in ("ae", "vae-tiny-kl", "vae-kl5"))
+    fid = fid or {}
 
     def m(run: dict, *keys: str) -> Any:
         return _get(run, *keys)
@@ -231,13 +236,22 @@ def published_table(ms: dict[str, dict], faces: dict[str, float]) -> Table:
             faces.get("vae-tiny-kl"),
             faces.get("vae-kl5"),
         ),
+        _row(
+            "zspace-FID of N(0, I) samples (lower: more face-like)",
+            "no faces",
+            fid.get("ae"),
+            "no faces",
+            fid.get("vae-tiny-kl"),
+            fid.get("vae-kl5"),
+        ),
     ]
     cols = ["quantity", "published AE", "ours AE", "published VAE 1e-5", "ours VAE 1e-5", "ours VAE kl 5"]
     caption = (
         "Published: CelebA, 170,000 images at 96x96, 24 epochs (SPEC section 5). Ours: the images and epochs of "
-        "this study. The last row is the L2 distance of images decoded from z ~ N(0, I) to their nearest training "
-        "image, divided by the typical distance between neighbouring training images. Caution: L2 rewards blur, "
-        "so a blurry non-face can score as close as a face; judge faces by the decoded grids below."
+        "this study. The 'decoded N(0, I)' row is the L2 distance of images decoded from z ~ N(0, I) to their "
+        "nearest training image, divided by the typical distance between neighbouring training images. Caution: "
+        "L2 rewards blur, so a blurry non-face can score as close as a face. The zspace-FID row (section 'Sample "
+        "quality') compares features of a CNN trained on the study's own images and attributes instead."
     )
     return Table("Published figures beside ours", cols, rows, caption)
 
@@ -425,8 +439,12 @@ def run_ae_vs_vae(
     primary = {m.key: (f"{m.key}-s{seeds[0]}" if len(seeds) > 1 else m.key) for m in models}
     by_key = {k: ms[v] for k, v in primary.items()}
     faces = {k: face_distance(run_dirs[v], seed=seed) for k, v in primary.items() if k != "vae-tiny-kl-noclip"}
+    quality = quality_section({k: run_dirs[v] for k, v in primary.items()}, folder=out / "feature-net", quick=quick,
+                              seed=seed)  # fmt: skip
+    prior_fid = {k: _get(quality.metrics, "scores", label, "fid") for k, kind, label in PAIRS if kind == "normal"}
     head = Section("published", "Published figures beside ours")
-    head.tables += [published_table(by_key, faces), acceptance(by_key)]
+    head.tables += [published_table(by_key, faces, prior_fid), acceptance(by_key)]
+    head.tables[1].rows += quality_checks(quality)
     if len(seeds) > 1:
         head.tables.append(spread_table(ms, [m.key for m in models], seeds))
     minutes = (time.perf_counter() - t0) / 60
@@ -441,6 +459,7 @@ def run_ae_vs_vae(
         tsne_section(runs, attribute),
         manifold_section(ms),
         eps_factor_section(run_dirs[primary["vae-tiny-kl"]], seed=seed),
+        quality,
     ]
     grids = Section("grids_kl5", "Decoded from z ~ N(0, I) at larger scale")
     for k in ("ae", "vae-tiny-kl", "vae-kl5"):
@@ -450,6 +469,7 @@ def run_ae_vs_vae(
     metrics = {
         "runs": ms,
         "faces": faces,
+        "quality": quality.metrics,
         "train_seconds": train_seconds,
         "epochs": epochs,
         "limit": limit,
