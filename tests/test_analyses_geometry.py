@@ -304,8 +304,11 @@ def test_sections_on_vae_latents(tmp_path):
     ctx = Context(latents=_memmapped(_latents(vae=True, z_dim=40), tmp_path))
     vae = vae_section.run(ctx, vae_section.Config())
     assert not vae.skipped
-    assert [f.name for f in vae.figures] == ["kl-active"]
+    assert [f.name for f in vae.figures] == ["kl-active", "logvar-hist"]
     assert vae.tables[0].columns[-1] == "published (CelebA, fact 1e-5)"
+    assert vae.metrics["logvar"]["n_components"] == 300 * 40
+    assert vae.metrics["logvar"]["band_count"] == 0  # logvar lies in [-14, -6]: none in [-3, 5]
+    assert vae.metrics["heads"] is None  # bare latents: no model, no head norms
     assert vae.metrics["logvar_min"] >= -14
     assert vae.metrics["logvar_max"] <= -6
     assert vae.metrics["radius"]["rel_mean"] < 1e-2
