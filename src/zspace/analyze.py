@@ -35,16 +35,24 @@ class Source:
     root: Path  # the analysis folder goes under it by default
 
 
-def open_source(path: str | Path, *, split: str = "all", progress: Progress | None = None) -> Source:
-    """A run folder (its latents are computed once if missing) or a latents folder written by ``embed``."""
+def open_source(
+    path: str | Path, *, split: str = "all", progress: Progress | None = None, device: str = "cpu"
+) -> Source:
+    """A run folder (its latents are computed once if missing) or a latents folder written by ``embed``.
+
+    ``device``: where a run's missing latents are encoded (in batches of 1,024, ``progress(done, total)`` after
+    each); the analyses then use the model on the CPU.
+    """
     path = Path(path)
     if (path / CONFIG).is_file():
         run = load_run(path)
         lat_dir = path / "latents" / split
         if not (lat_dir / "z.npy").is_file():
-            log.info("no latents in %s yet: encoding the %s split", lat_dir, split)
-            data = load_dataset(run.config.data, progress=progress)
-            embed(run.model, data, lat_dir, split=split, meta={"run": str(path.resolve())})
+            log.info("no latents in %s yet: encoding the %s split on %s", lat_dir, split, device)
+            data = load_dataset(run.config.data)
+            meta = {"run": str(path.resolve())}
+            embed(run.model, data, lat_dir, split=split, meta=meta, device=device, batch_size=1024, progress=progress)
+            run.model.cpu()
         return Source(load_latents(lat_dir), run, run.config.name, path)
     if (path / "z.npy").is_file():
         latents = load_latents(path)
@@ -136,10 +144,14 @@ def analyze(
     command: str = "zspace analyze",
     progress: Progress | None = None,
     on_section: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> Path:
-    """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page."""
+    """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page.
+
+    ``progress(done, total)`` follows the encoding of a run's missing latents (on ``device``).
+    """
     keys, configs, seed = analysis_settings(config_path, sets, only)
-    source = open_source(path, split=split, progress=progress)
+    source = open_source(path, split=split, progress=progress, device=device)
     sections = run_sections(source, keys, configs, seed=seed, on_section=on_section)
     info = source_summary(source)
     intro = (

@@ -64,6 +64,8 @@ def _overrides(args: argparse.Namespace) -> list:
         ("epochs", "train.epochs"),
         ("device", "train.device"),
         ("from_checkpoint", "train.init_from"),
+        ("seed", "train.seed"),
+        ("threads", "train.threads"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -175,12 +177,15 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from zspace.analyze import analyze
+    from zspace.training import resolve_device
 
+    sets = [*(args.set or []), *([f"seed={args.seed}"] if args.seed is not None else [])]
     with _bar("encoding", args.quiet) as progress:
         report = analyze(
             args.source,
             config_path=args.config,
-            sets=args.set or [],
+            sets=sets,
+            device=str(resolve_device(args.device)),
             only=args.only,
             out=args.out,
             split=args.split,
@@ -194,8 +199,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from zspace.compare import compare
+    from zspace.training import resolve_device
 
-    report = compare(args.sources, args.out, config_path=args.config, sets=args.set or [], command=_command_line(args))
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    report = compare(
+        args.sources,
+        args.out,
+        config_path=args.config,
+        sets=args.set or [],
+        command=_command_line(args),
+        only=only,
+        device=str(resolve_device(args.device)),
+    )
     log.info("report: %s", report)
     return 0
 
@@ -205,7 +220,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     func = study_function(args.name)
     out = Path(args.out) if args.out else Path("studies") / args.name
-    extra = {"epochs": args.epochs, "limit": args.limit}
+    extra = {"epochs": args.epochs, "limit": args.limit, "device": args.device}
     if args.seeds:
         try:
             extra["seeds"] = tuple(int(s) for s in args.seeds.split(","))
@@ -251,12 +266,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zspace import __version__
+    from zspace.sections import COMPARED, SECTIONS
+
     p = argparse.ArgumentParser(prog="zspace", description="Train AEs/VAEs on images and map their latent space.")
+    p.add_argument("--version", action="version", version=f"zspace {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    after = argparse.ArgumentParser(add_help=False)  # -q/-v after the subcommand too, without resetting them
+    after.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+    after.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings only")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train the model a TOML config describes")
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[after], **kw)
+
+    t = command("train", help="train the model a TOML config describes")
     t.add_argument("config", help="TOML config (see configs/)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. model.z_dim=32")
     t.add_argument("--data", help="data path (same as --set data.path=...)")
@@ -264,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", help="parent folder of run folders (default runs)")
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    t.add_argument("--seed", type=int, help="seed of weights, batch order and noise (same as --set train.seed=N)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (same as --set train.threads=N)")
     t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -274,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("embed", help="encode a dataset with a trained run into a latents folder")
+    e = command("embed", help="encode a dataset with a trained run into a latents folder")
     e.add_argument("run", help="run folder")
     e.add_argument("--data", help="data path (default: the run's)")
     e.add_argument("--split", choices=("train", "test", "all"), default="all")
@@ -285,29 +312,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_embed)
 
-    s = sub.add_parser("summary", help="per-layer table and parameter counts of a config's model")
+    s = command("summary", help="per-layer table and parameter counts of a config's model")
     s.add_argument("config")
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.add_argument("--json", action="store_true", help="print the counts as JSON")
     s.set_defaults(func=cmd_summary)
 
-    a = sub.add_parser("analyze", help="map the latent space of a run or latents folder into an HTML report")
+    a = command("analyze", help="map the latent space of a run or latents folder into an HTML report")
     a.add_argument("source", help="run folder or latents folder")
     a.add_argument("--config", help="analysis TOML: one table per analysis, e.g. [radius] width = 0.05")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. radius.width=0.05")
-    a.add_argument("--only", help="comma-separated analyses, e.g. radius,pca")
+    a.add_argument("--only", help=f"comma-separated analyses of {', '.join(SECTIONS)}; e.g. radius,pca")
     a.add_argument("--out", help="report folder (default SOURCE/analysis)")
     a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
+    a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
+    a.add_argument("--seed", type=int, help="seed of the analyses' random subsets (same as --set seed=N)")
+    a.add_argument("--threads", type=int, help="torch CPU threads")
     a.set_defaults(func=cmd_analyze)
 
-    c = sub.add_parser("compare", help="several runs side by side in one report")
+    c = command("compare", help="several runs side by side in one report")
     c.add_argument("sources", nargs="+", help="run or latents folders")
     c.add_argument("--out", required=True, help="report folder")
     c.add_argument("--config", help="analysis TOML (the compared analyses use its settings)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.add_argument("--only", help=f"comma-separated compared analyses of {', '.join(COMPARED)}")
+    c.add_argument("--device", default="auto", help="where missing latents are encoded: auto, cpu, cuda:N")
+    c.add_argument("--threads", type=int, help="torch CPU threads")
     c.set_defaults(func=cmd_compare)
 
-    st = sub.add_parser("study", help="reproduce a published study with one command")
+    st = command("study", help="reproduce a published study with one command")
     st.add_argument("name", help="mnist-kmeans, mnist-latent, wifi, celeba-ae-vs-vae, encoder-size")
     st.add_argument("--data", help="data folder or file (default: ../shared/data/...)")
     st.add_argument("--out", help="output folder (default studies/NAME)")
@@ -316,14 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seeds", help="comma-separated training seeds, several runs per model (CelebA studies)")
     st.add_argument("--epochs", type=int, help="training epochs per model (studies that train)")
     st.add_argument("--limit", type=int, help="use at most this many images (studies that train)")
+    st.add_argument("--device", help="device of the studies that train: auto, cpu, cuda:N (CelebA studies)")
+    st.add_argument("--threads", type=int, help="torch CPU threads")
     st.set_defaults(func=cmd_study)
 
-    d = sub.add_parser("demo", help="train a small VAE on the bundled digits and write a report")
+    d = command("demo", help="train a small VAE on the bundled digits and write a report")
     d.add_argument("--out-dir", default="runs", help="parent folder of the demo run (default runs)")
     d.add_argument("--epochs", type=int, help="epochs (default: the demo config's)")
     d.set_defaults(func=cmd_demo)
 
-    x = sub.add_parser("explore", help="look at a run's latent space in the browser: hover shows images, click decodes")
+    x = command("explore", help="look at a run's latent space in the browser: hover shows images, click decodes")
     x.add_argument("run", help="run folder (its latents are encoded first if missing)")
     x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     x.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port, logged)")
@@ -336,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from zspace.generate_cli import add_commands  # sample, reconstruct, interpolate, quality
 
-    add_commands(sub)
+    add_commands(command)
     return p
 
 
@@ -344,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            print(f"zspace: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, one process speaks for all
     if not main_process:
         args.quiet = True

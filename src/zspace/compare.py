@@ -17,9 +17,9 @@ from zspace.analyze import analysis_settings, open_source, run_sections, source_
 from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
 from zspace.report import slug, write_report
+from zspace.sections import COMPARED
 from zspace.sections.base import FigureItem, Section, Table
 
-COMPARED = ("training", "radius", "pca", "elbow", "vae", "decode")
 VAE_ROWS = [  # (label, key in the vae metrics, key inside "radius" or None)
     ("logvar min", "logvar_min", None),
     ("logvar max", "logvar_max", None),
@@ -57,6 +57,7 @@ def analyse_runs(
     config_path: str | Path | None = None,
     sets: Iterable[str] = (),
     keys: Iterable[str] = COMPARED,
+    device: str = "cpu",
 ) -> tuple[Runs, dict[str, dict]]:
     """Run the compared analyses on every source with the same settings; names are made unique."""
     keys_, configs, seed = analysis_settings(config_path, list(sets), ",".join(keys))
@@ -67,7 +68,7 @@ def analyse_runs(
         if resolved in seen:
             raise ConfigError(f"compare: {path} is given twice (as {seen[resolved]!r}); name each run once")
         seen[resolved] = str(path)
-        source = open_source(path)
+        source = open_source(path, device=device)
         sources[_unique_name(source.name, Path(path), sources)] = source
     runs: Runs = {
         name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
@@ -215,15 +216,11 @@ def grids_section(runs: Runs) -> Section:
 
 
 def compare_sections(runs: Runs, infos: dict[str, dict]) -> list[Section]:
-    """The comparison report's sections, in order."""
-    return [
-        runs_section(runs, infos),
-        radius_section(runs),
-        elbow_section(runs),
-        variance_section(runs),
-        vae_section(runs),
-        grids_section(runs),
-    ]
+    """The comparison report's sections, in order: the runs table, then one per analysis that ran."""
+    ran = {key for sections in runs.values() for key in sections}
+    parts = [("radius", radius_section), ("elbow", elbow_section), ("pca", variance_section),
+             ("vae", vae_section), ("decode", grids_section)]  # fmt: skip
+    return [runs_section(runs, infos), *(make(runs) for key, make in parts if key in ran)]
 
 
 def compare(
@@ -235,9 +232,21 @@ def compare(
     command: str = "zspace compare",
     title: str | None = None,
     before: Iterable[Section] = (),
+    only: Iterable[str] | None = None,
+    device: str = "cpu",
 ) -> Path:
-    """Analyse every run with the same settings and write one side-by-side report; returns the page."""
-    runs, infos = analyse_runs(paths, config_path=config_path, sets=sets)
+    """Analyse every run with the same settings and write one side-by-side report; returns the page.
+
+    ``only``: a subset of :data:`COMPARED` (the runs table is always there); ``device``: where missing latents
+    are encoded.
+    """
+    keys = list(COMPARED) if only is None else [k for k in COMPARED if k in set(only)]
+    unknown = sorted(set(only or ()) - set(COMPARED))
+    if unknown or not keys:
+        raise ConfigError(
+            f"compare --only: {unknown[0] if unknown else 'nothing'!r} is not compared (known: {', '.join(COMPARED)})"
+        )
+    runs, infos = analyse_runs(paths, config_path=config_path, sets=sets, keys=keys, device=device)
     sections = [*before, *compare_sections(runs, infos)]
     title = title or "zspace: " + " vs ".join(runs)
     return write_report(sections, out, title=title, command=command, extra_metrics={"runs": infos})

@@ -214,16 +214,16 @@ def _sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/ has it")
 
 
-def add_commands(sub) -> None:
-    """Add the generative subcommands to the ``zspace`` parser's subparsers."""
-    s = sub.add_parser("sample", help="decode samples of the prior or of a density fitted on the latent points")
+def add_commands(add) -> None:
+    """Add the generative subcommands; ``add(name, **kw)`` makes one subparser (the CLI's, with -q/-v)."""
+    s = add("sample", help="decode samples of the prior or of a density fitted on the latent points")
     _common(s, "sample-SAMPLER.png")
     _sampler_options(s)
     s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
     s.add_argument("--ncols", type=_positive, default=8, help="images per grid row")
     s.set_defaults(func=cmd_sample)
 
-    r = sub.add_parser("reconstruct", help="images beside their reconstructions (encoded and decoded)")
+    r = add("reconstruct", help="images beside their reconstructions (encoded and decoded)")
     _common(r, "reconstruct.png")
     r.add_argument("--images", help="a .npy array of images (N, H, W, C) or (N, C, H, W), uint8 or [0, 1] floats, "
                                     "or one PNG/JPEG file (default: random images of the run's data)")  # fmt: skip
@@ -233,7 +233,7 @@ def add_commands(sub) -> None:
     r.add_argument("--ncols", type=_positive, default=10, help="images per grid row")
     r.set_defaults(func=cmd_reconstruct)
 
-    i = sub.add_parser("interpolate", help="decoded straight or spherical paths between data points")
+    i = add("interpolate", help="decoded straight or spherical paths between data points")
     _common(i, "interpolate-PATH.png")
     i.add_argument("--path", choices=("linear", "slerp"), default="linear", help="straight line or great circle")
     i.add_argument("--steps", type=_positive, default=10, help="images per path, both ends included (>= 2)")
@@ -243,7 +243,7 @@ def add_commands(sub) -> None:
     i.add_argument("--split", choices=("train", "test", "all"), default="test")
     i.set_defaults(func=cmd_interpolate)
 
-    q = sub.add_parser("quality", help="zspace-FID, precision, recall, density, coverage of a sampler's images")
+    q = add("quality", help="zspace-FID, precision, recall, density, coverage of a sampler's images")
     q.add_argument("run", help="run folder")
     _sampler_options(q)
     q.add_argument("--n", type=_positive, default=1000, help="generated images (default 1000)")

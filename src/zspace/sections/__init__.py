@@ -20,6 +20,9 @@ SECTIONS: dict[str, str] = {
     "manifold": "zspace.sections.manifold",
 }
 
+# The analyses ``zspace compare`` puts side by side (a subset of SECTIONS).
+COMPARED: tuple[str, ...] = ("training", "radius", "pca", "elbow", "vae", "decode")
+
 
 def section_module(key: str) -> ModuleType:
     """Import the module of analysis ``key``."""

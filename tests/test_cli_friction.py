@@ -1,0 +1,88 @@
+"""The command line as a new user meets it: --version, -q/-v after the subcommand, --seed/--threads/--device,
+an encoding progress bar, --only listing the analyses, compare --only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from zspace.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = str(ROOT / "configs" / "digits-demo.toml")
+SMALL = ["--set", "model.z_dim=4", "--set", "model.filters=[8, 16]", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("friction")
+    threads = torch.get_num_threads()
+    try:  # -q after the subcommand, --seed and --threads on train
+        assert main(["train", DIGITS, "--out-dir", str(out), "--name", "a", *SMALL, "-q", "--seed", "7",
+                     "--threads", "1"]) == 0  # fmt: skip
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["-q", "train", DIGITS, "--out-dir", str(out), "--name", "b", *SMALL]) == 0
+    return out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == "zspace 0.1.0"
+
+
+def test_train_flags_reach_the_config(runs):
+    cfg = json.loads((runs / "a" / "config.json").read_text())
+    assert cfg["train"]["seed"] == 7
+    assert cfg["train"]["threads"] == 1
+
+
+def test_analyze_encodes_with_a_progress_bar_on_the_device_and_seed(runs, capsys, tmp_path):
+    capsys.readouterr()
+    code = main(["analyze", str(runs / "a"), "--only", "radius", "--out", str(tmp_path / "r"), "--device", "cpu",
+                 "--seed", "3"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "encoding" in err  # the bar follows the encoding of the run's missing latents
+    assert "1,797" in err or "1797" in err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["seed"] == 3
+    assert (runs / "a" / "latents" / "all" / "z.npy").is_file()
+
+
+def test_analyze_help_lists_the_analyses(capsys):
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "training, radius, axes, pca, elbow, tsne, vae, decode, manifold" in out
+
+
+def test_compare_only(runs, capsys, tmp_path):
+    code = main(["-q", "compare", str(runs / "a"), str(runs / "b"), "--out", str(tmp_path / "c"), "--only", "radius"])
+    assert code == 0, capsys.readouterr().err
+    sections = json.loads((tmp_path / "c" / "metrics.json").read_text())["sections"]
+    assert set(sections) == {"runs", "radius"}
+    code = main(["-q", "compare", str(runs / "a"), str(runs / "b"), "--out", str(tmp_path / "d"), "--only", "tsne"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1
+    assert "is not compared" in err[0]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["study", "wifi", "--device", "cpu"], "has no option --device"),
+    (["analyze", "x", "--threads", "0"], "--threads must be >= 1"),
+    (["analyze", "x", "--device", "tpu"], "not a device name"),
+])  # fmt: skip
+def test_flag_errors_are_one_line(capsys, argv, needle):
+    code = main(["-q", *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1
+    assert needle in err[0]
