@@ -35,6 +35,7 @@ def test_fmt_and_to_json():
     assert fmt(6.1e-5) == "6.1e-05"
     assert fmt(float("nan")) == "–"
     assert fmt(None) == "–"
+    assert (fmt(True), fmt(np.bool_(False))) == ("yes", "no")
     assert to_json({"a": np.arange(3), "b": np.float64("nan"), "c": (np.int64(2), True)}) == {
         "a": [0, 1, 2],
         "b": None,

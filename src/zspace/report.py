@@ -38,9 +38,9 @@ pre{padding:.6em;overflow-x:auto}nav li{margin:.1em 0}
 
 
 def fmt(value: Any) -> str:
-    """A table cell: integers with thousands separators, floats with 4 significant digits."""
+    """A table cell: integers with thousands separators, floats with 4 significant digits, checks as yes/no."""
     if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
+        return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):

@@ -216,6 +216,7 @@ class LogvarDistribution:
     band_count: int  # components with band[0] <= logvar <= band[1] (the series: 2 of 43.5 M in [-3, 5])
     above: dict[float, int]  # threshold -> components with logvar > threshold
     n_components: int
+    z_dim: int = 0
 
     def to_metrics(self) -> dict[str, Any]:
         return {
@@ -259,7 +260,8 @@ def logvar_distribution(
         for t in thresholds:
             above[t] += int(np.count_nonzero(block > t))
     edges = start + width * np.arange(n_bins + 1)
-    return LogvarDistribution(edges, counts, band, band_count, above, int(logvar.shape[0] * logvar.shape[1]))
+    n = int(logvar.shape[0] * logvar.shape[1])
+    return LogvarDistribution(edges, counts, band, band_count, above, n, int(logvar.shape[1]))
 
 
 def head_weight_norms(mu_weight: np.ndarray, logvar_weight: np.ndarray) -> dict[str, float]:

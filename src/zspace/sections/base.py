@@ -39,6 +39,17 @@ class Table:
     caption: str = ""
 
 
+PUBLISHED_Z_DIM = 256  # the series' CelebA latents: their published figures compare only with this dimension
+
+
+def published_where_comparable(table: Table, z_dim: int) -> Table:
+    """``table`` without its last (published) column when the latent space is not 256-dimensional."""
+    if z_dim == PUBLISHED_Z_DIM:
+        return table
+    note = f"The series' published CelebA figures (z_dim {PUBLISHED_Z_DIM}) are left out: this space has z_dim {z_dim}."
+    return Table(table.title, table.columns[:-1], [r[:-1] for r in table.rows], note)
+
+
 @dataclass
 class Section:
     key: str  # the analysis name, e.g. "radius"

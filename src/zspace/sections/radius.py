@@ -10,7 +10,7 @@ import numpy as np
 from zspace.analyses.radius import RadiusStats, chi_mode, histogram, radii, radius_stats
 from zspace.errors import ConfigError
 from zspace.figures.radius import radius_histogram
-from zspace.sections.base import Context, FigureItem, Section, Table
+from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
 
 TITLE = "Radius of the latent points"
 # The series' CelebA numbers (z_dim 256): AE peak 16.5 - 16.75, tiny-KL VAE ~16 (one run 17.37 mean).
@@ -153,7 +153,8 @@ def _table(st: RadiusStats, mu_st: RadiusStats | None) -> Table:
         "Published: the series' CelebA latents (z_dim 256), comparable only for a 256-dimensional space; "
         f"a standard normal of this dimension would peak at {chi_mode(st.z_dim):.3f}."
     )
-    return Table("Radius statistics", ["quantity", "z", "mu", "published (CelebA, z_dim 256)"], rows, caption)
+    table = Table("Radius statistics", ["quantity", "z", "mu", "published (CelebA, z_dim 256)"], rows, caption)
+    return published_where_comparable(table, st.z_dim)
 
 
 def _summary(st: RadiusStats, mu_st: RadiusStats | None) -> str:

@@ -13,7 +13,7 @@ from zspace.analyses.vae import (
 )
 from zspace.errors import ConfigError
 from zspace.figures.vae import kl_and_activity, logvar_histogram
-from zspace.sections.base import Context, FigureItem, Section, Table
+from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
 
 TITLE = "VAE: logvar, z against mu, KL per dimension"
 # The series' tiny-KL VAE (CelebA 96x96, z_dim 256, kl_weight 1e-5, 170,000 images), run 1.
@@ -95,7 +95,8 @@ def _logvar_table(dist: LogvarDistribution, norms: dict[str, float] | None) -> T
             ["norm of the logvar-head kernel", f"{norms['logvar_head_norm']:.4g}", "-"],
             ["logvar / mu kernel norm", f"{norms['logvar_over_mu']:.3g}", "-"],
         ]
-    return Table("logvar components and the two heads", ["quantity", "ours", "published"], rows)
+    table = Table("logvar components and the two heads", ["quantity", "ours", "published"], rows)
+    return published_where_comparable(table, dist.z_dim)
 
 
 def _summary_logvar(dist: LogvarDistribution, norms: dict[str, float] | None) -> str:
@@ -152,7 +153,8 @@ def _table(diag: VAEDiagnostics, ctx: Context) -> Table:
         "Published: the series' tiny-KL VAE on CelebA (z_dim 256, fact = kl_weight 1e-5, 170,000 images); "
         "comparable to ours for such a run only" + (f"; this run's kl_weight is {w:g}." if w is not None else ".")
     )
-    return Table("logvar and z against mu", ["quantity", "ours", "published (CelebA, fact 1e-5)"], rows, caption)
+    table = Table("logvar and z against mu", ["quantity", "ours", "published (CelebA, fact 1e-5)"], rows, caption)
+    return published_where_comparable(table, diag.z_dim)
 
 
 def _summary(diag: VAEDiagnostics) -> str:
