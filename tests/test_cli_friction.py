@@ -86,3 +86,48 @@ def test_flag_errors_are_one_line(capsys, argv, needle):
     assert code == 2
     assert len(err) == 1
     assert needle in err[0]
+
+
+def test_tensorboard_without_the_package_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    code = main(["-q", "train", DIGITS, "--out-dir", str(tmp_path / "r"), *SMALL, "--set", "train.tensorboard=true"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == ["zspace: error: train.tensorboard = true needs the tensorboard package (pip install tensorboard)"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_tensorboard_scalars_per_epoch(tmp_path, monkeypatch):
+    """The callback's scalars, through a stand-in SummaryWriter (the package is optional)."""
+    import importlib.util
+    import sys
+    import types
+
+    calls: list[tuple] = []
+
+    class Writer:
+        def __init__(self, log_dir):
+            calls.append(("dir", log_dir))
+
+        def add_scalar(self, tag, value, global_step):
+            calls.append((tag, value, global_step))
+
+        def flush(self):
+            calls.append(("flush",))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = Writer
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard" else real(name, *a)
+    )
+    from zspace.tensorboard import epoch_writer
+
+    write = epoch_writer(tmp_path)
+    write({"epoch": 3.0, "total": 40.5, "radius_mean": 2.0, "images_per_s": 900.0, "test_total": float("nan")})
+    assert calls == [("dir", str(tmp_path / "tensorboard")), ("loss/total", 40.5, 3), ("radius/radius_mean", 2.0, 3),
+                     ("speed/images_per_s", 900.0, 3), ("flush",)]  # fmt: skip

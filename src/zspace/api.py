@@ -109,7 +109,7 @@ def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -
 
         run_dir = distributed.run_on_main(world, open_run)
         trainer = Trainer(model, data, cfg, run_dir, device, world)
-        trainer.on_step, trainer.on_epoch = on_step, on_epoch
+        trainer.on_step, trainer.on_epoch = on_step, _with_tensorboard(on_epoch, cfg, run_dir, world)
         if resume:
             trainer.resume()
             if world.main:
@@ -120,8 +120,28 @@ def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -
     return run_dir
 
 
+def _with_tensorboard(on_epoch, cfg: RunConfig, run_dir: Path, world: distributed.World):
+    """``on_epoch``, also writing TensorBoard scalars when ``train.tensorboard`` (the writing process only)."""
+    if not (cfg.train.tensorboard and world.main):
+        return on_epoch
+    from zspace.tensorboard import epoch_writer
+
+    write = epoch_writer(run_dir)
+
+    def both(row: dict) -> None:
+        write(row)
+        if on_epoch:
+            on_epoch(row)
+
+    return both
+
+
 def _start_mode(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[bool, bool]:
     """(resume, overwrite) as they apply, checked before a possibly long data load."""
+    if cfg.train.tensorboard:
+        from zspace.tensorboard import check_available
+
+        check_available()
     run_dir = Path(cfg.out_dir) / cfg.name
     if resume and runs.is_unfinished_start(run_dir):
         log.info("%s has no checkpoint yet: starting it from the beginning", run_dir)

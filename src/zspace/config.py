@@ -83,6 +83,7 @@ class TrainConfig:
     radius_probe: int = 512  # training images encoded after every epoch: latent radius in history.csv; 0 = none
     keep_checkpoints: bool = False  # also keep every epoch's checkpoint as checkpoints/epoch-NNN.safetensors
     init_from: str | None = None  # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
+    tensorboard: bool = False  # also write each epoch's numbers to RUN/tensorboard (needs the tensorboard package)
 
 
 @dataclass

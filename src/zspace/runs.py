@@ -67,6 +67,7 @@ RESUMABLE_CHANGES = (
     "train.dist_timeout",
     "train.keep_checkpoints",
     "train.init_from",
+    "train.tensorboard",
     "data.workers",
 )
 

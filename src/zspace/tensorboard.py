@@ -1,0 +1,40 @@
+"""Optional TensorBoard event files: ``train.tensorboard = true`` writes each epoch's numbers to ``RUN/tensorboard``.
+
+TensorBoard is not a dependency of zspace: asking for it without the ``tensorboard`` package installed is a
+one-line :class:`~zspace.errors.ConfigError`, raised before the run folder is created.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from zspace.errors import ConfigError
+
+FOLDER = "tensorboard"
+
+
+def check_available() -> None:
+    """Refuse ``train.tensorboard = true`` when the package is missing."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.tensorboard = true needs the tensorboard package (pip install tensorboard)")
+
+
+def epoch_writer(run_dir: Path) -> Callable[[dict[str, float]], None]:
+    """An ``on_epoch`` callback writing every finite number of a history row as a scalar at its epoch."""
+    check_available()
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(Path(run_dir) / FOLDER))
+
+    def on_epoch(row: dict[str, float]) -> None:
+        epoch = int(row["epoch"])
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                group = "radius" if "radius" in key else "speed" if key in ("images_per_s", "seconds") else "loss"
+                writer.add_scalar(f"{group}/{key}", value, global_step=epoch)
+        writer.flush()
+
+    return on_epoch
