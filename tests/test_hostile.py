@@ -578,3 +578,13 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except (OSError, IndexError):
         return "X"
+
+
+def test_embed_removes_what_a_killed_embed_left(capsys, run_copy):
+    stale = run_copy / "latents" / ".all.tmp-abc123"
+    stale.mkdir(parents=True)
+    (stale / "z.npy").write_bytes(b"half")
+    code, err = cli(capsys, "embed", str(run_copy))
+    assert code == 0, err
+    assert not stale.exists()
+    assert (run_copy / "latents" / "all" / "z.npy").is_file()

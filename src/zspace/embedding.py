@@ -29,6 +29,7 @@ from zspace.data import Dataset, Progress
 from zspace.errors import ConfigError, DataError
 from zspace.limits import check_disk
 from zspace.models import LatentModel, check_batch_size
+from zspace.ownership import exclusive, lock_path, remove_stale
 from zspace.training import to_tensor
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,6 @@ def embed(
     if len(rows) == 0:
         raise DataError(f"split {split!r} of dataset {data.name!r} is empty")
     check_batch_size(model.cfg, min(batch_size, len(rows)), "embed batch size", training=False)
-    old_factor = getattr(model, "eps_factor", None)
-    if eps_factor is not None and old_factor is not None:
-        model.eps_factor = eps_factor
     out = Path(out)
     _check_replaceable(out)
     n_arrays = len(ARRAYS) if model.kind == "vae" else 1
@@ -120,6 +118,16 @@ def embed(
     )
     check_disk(out.parent, need + (1 << 20), f"writing {len(rows):,} latents")  # a full disk would fault the memory map
     out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_path(out, "latents"), f"latents folder {out}"):
+        remove_stale(out.parent, out.name)  # what a killed embed left: we hold the lock, so it is nobody's
+        return _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress)
+
+
+def _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress) -> Latents:
+    """Encode into a temporary folder beside ``out`` and swap it in (with the folder's lock held)."""
+    old_factor = getattr(model, "eps_factor", None)
+    if eps_factor is not None and old_factor is not None:
+        model.eps_factor = eps_factor
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         _write(model, data, rows, tmp, batch_size=batch_size, device=device, seed=seed, progress=progress)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -112,6 +114,22 @@ def exclusive(lock: Path, what: str) -> Iterator[Path]:
         yield Path(lock)
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def lock_path(folder: Path, kind: str) -> Path:
+    """A writers' lock for ``folder`` kept out of it (it may be the user's own), in the temp dir."""
+    key = hashlib.sha256(str(Path(folder).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    locks = Path(tempfile.gettempdir()) / "zspace-locks"
+    locks.mkdir(mode=0o1777, exist_ok=True)
+    return locks / f"{kind}-{key}.lock"
+
+
+def remove_stale(parent: Path, name: str) -> None:
+    """Remove ``.NAME.tmp-*`` / ``.NAME.old-*`` folders an interrupted replace left (call with the lock held)."""
+    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
+        for stale in Path(parent).glob(pattern):
+            log.info("removing %s, left by an interrupted write", stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import numpy as np
 
 from zspace.atomic import atomic_write_text
 from zspace.errors import ConfigError
-from zspace.ownership import exclusive
+from zspace.ownership import exclusive, lock_path
 from zspace.sections.base import Section, Table
 
 CSS = """
@@ -149,7 +149,7 @@ def write_report(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"report folder {out_dir} is a file, not a folder; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(_lock_path(out_dir), f"report folder {out_dir}"):
+    with exclusive(lock_path(out_dir, "report"), f"report folder {out_dir}"):
         for stale in out_dir.glob(".report-staging-*"):  # left by a killed writer: we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         previous = _previous_files(out_dir, kind)
@@ -188,14 +188,6 @@ def _render(sections: list[Section], staging: Path, *, title: str, command: str,
     (staging / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2, ensure_ascii=False) + "\n")
     (staging / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
     return [*sorted(set(images.values())), "metrics.json", "report.html"]
-
-
-def _lock_path(out_dir: Path) -> Path:
-    """The writers' lock of a report folder, kept out of the folder (it may be the user's own)."""
-    key = hashlib.sha256(str(out_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    folder = Path(tempfile.gettempdir()) / "zspace-locks"
-    folder.mkdir(mode=0o1777, exist_ok=True)
-    return folder / f"report-{key}.lock"
 
 
 def _kind_of(command: str) -> str:

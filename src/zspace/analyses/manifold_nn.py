@@ -45,6 +45,8 @@ def _flat_index(X32: np.ndarray):
     import faiss
 
     index = faiss.IndexFlatL2(X32.shape[1])
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:  # faiss-gpu: the exact search on every GPU it sees
+        index = faiss.index_cpu_to_all_gpus(index)
     index.add(X32)
     return index
 

@@ -144,11 +144,22 @@ def kmeans_plusplus_start(Y: np.ndarray, k: int, *, seed: int) -> np.ndarray:
     return init
 
 
+def faiss_gpus() -> int:
+    """GPUs faiss can use: 0 for faiss-cpu (its ``get_num_gpus`` is absent or says 0)."""
+    import faiss
+
+    try:
+        return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+    except RuntimeError:
+        return 0
+
+
 def faiss_kmeans(Y: np.ndarray, k: int, *, seed: int, n_iter: int, init: np.ndarray | None = None):
     """faiss Lloyd k-means on all rows of ``Y`` (n, p) float32, ``n_iter`` iterations from ``init`` (k, p)."""
     import faiss
 
-    km = faiss.Kmeans(Y.shape[1], k, niter=n_iter, seed=seed, max_points_per_centroid=len(Y) // k + 1)
+    gpu = faiss_gpus() > 0  # a faiss build with GPU support (faiss-gpu) fits on every GPU it sees
+    km = faiss.Kmeans(Y.shape[1], k, niter=n_iter, seed=seed, max_points_per_centroid=len(Y) // k + 1, gpu=gpu)
     km.cp.min_points_per_centroid = 1  # small data is fine here; faiss would print a warning otherwise
     small = Y.size * k < SMALL_WORK  # threads cost more than they save on small problems
     with faiss_threads(1) if small else contextlib.nullcontext():
