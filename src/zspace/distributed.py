@@ -121,4 +121,3 @@ def all_sum(t: torch.Tensor, world: World) -> torch.Tensor:
     if world.distributed:
         guarded(dist.all_reduce, t, op=dist.ReduceOp.SUM)
     return t
-
