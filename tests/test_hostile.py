@@ -588,3 +588,37 @@ def test_embed_removes_what_a_killed_embed_left(capsys, run_copy):
     assert code == 0, err
     assert not stale.exists()
     assert (run_copy / "latents" / "all" / "z.npy").is_file()
+
+
+def test_ctrl_c_during_training_exits_130_with_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "zspace.cli", "-q", *train(out, "d"), "--epochs", "500"],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "d" / "checkpoint.safetensors").is_file():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["zspace: interrupted; a run continues from its last checkpoint with --resume"]
+    assert "Traceback" not in err
+    epochs = len(runs_history(out / "d"))  # finished epochs; the checkpoint may hold a part of the next
+    code, err = sub_cli(*train(out, "d", "--resume", "--epochs", str(epochs + 1)))
+    assert code == 0, err
+    assert len(runs_history(out / "d")) == epochs + 1
+
+
+def runs_history(run: Path) -> list:
+    from zspace.runs import read_history
+
+    return read_history(run)

@@ -227,7 +227,7 @@ class Trainer:
         def request_stop(signum: int, frame: Any) -> None:
             self._stop.fill_(1.0)
             signal.signal(signal.SIGINT, previous)
-            log.warning("stopping at the next read-back with a checkpoint (Ctrl-C again to stop at once)")
+            log.info("stopping at the next read-back with a checkpoint (Ctrl-C again to stop at once)")
 
         previous = signal.signal(signal.SIGINT, request_stop)
         try:
