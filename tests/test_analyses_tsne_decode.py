@@ -332,3 +332,13 @@ def test_decode_section_on_an_ae_uses_z():
     assert "data (z, decoded)" in section.metrics["probes"]
     with pytest.raises(ConfigError, match="low < high"):
         decode.run(ctx, decode.Config(ranges=((2.0, -2.0),)))
+
+
+def test_tsne_headings_say_the_pca_dimension():
+    from zspace.analyses.tsne import TsneMap
+    from zspace.sections.tsne import _figure
+
+    m = TsneMap(Y=np.zeros((5, 2)), preset="default", perplexity=30.0, early_exaggeration=12.0, pca_components=4,
+                n_iter=10, seconds=0.1, knn_preservation=0.5, k=2)  # fmt: skip
+    item = _figure(m, None, np.arange(5))
+    assert "after PCA to 4 components" in item.figure.axes[0].get_title()

@@ -116,7 +116,9 @@ def _figure(m: TsneMap, colors: tuple[np.ndarray, list[str]] | None, rows: np.nd
     values, names = (None, None) if colors is None else (np.asarray(colors[0])[rows], colors[1])
     pca = f", after PCA to {m.pca_components} components" if m.pca_components else ""
     name = f"{m.n}-pca{m.pca_components}" if m.pca_components else f"{m.n}-{m.preset}"
-    title = f"t-SNE of {m.n:,} points ({m.preset}: perplexity {m.perplexity:g}, exaggeration {m.early_exaggeration:g})"
+    title = (
+        f"t-SNE of {m.n:,} points{pca} ({m.preset}: perplexity {m.perplexity:g}, exaggeration {m.early_exaggeration:g})"
+    )
     caption = (
         f"t-SNE map of {m.n:,} random latent points{pca}; preset {m.preset!r} (perplexity {m.perplexity:g}, "
         f"early exaggeration {m.early_exaggeration:g}, {m.n_iter} iterations); {m.seconds:.1f} s; "
