@@ -131,3 +131,15 @@ def test_tensorboard_scalars_per_epoch(tmp_path, monkeypatch):
     write({"epoch": 3.0, "total": 40.5, "radius_mean": 2.0, "images_per_s": 900.0, "test_total": float("nan")})
     assert calls == [("dir", str(tmp_path / "tensorboard")), ("loss/total", 40.5, 3), ("radius/radius_mean", 2.0, 3),
                      ("speed/images_per_s", 900.0, 3), ("flush",)]  # fmt: skip
+
+
+def test_long_sections_show_their_steps(runs, capsys, tmp_path):
+    capsys.readouterr()
+    code = main(["analyze", str(runs / "b"), "--only", "elbow,tsne", "--out", str(tmp_path / "r"),
+                 "--set", "tsne.sizes=[200]", "--set", "tsne.n_iter=30", "--set", "tsne.pca_components=[2]",
+                 "--set", "elbow.k_max=6", "--set", "elbow.algorithms=['lloyd']"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "t-SNE maps" in err  # a bar that counts the maps (3 here: two presets and one PCA size)
+    assert "/3" in err
+    assert "elbow fits (" in err

@@ -103,9 +103,13 @@ def run_sections(
     *,
     seed: int = 0,
     on_section: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Section]:
-    """Run the analyses ``keys`` in registry order on one source; each section records its seconds."""
-    ctx = Context(latents=source.latents, run=source.run, seed=seed)
+    """Run the analyses ``keys`` in registry order on one source; each section records its seconds.
+
+    ``on_progress(what, done, total)`` follows the steps inside long analyses (t-SNE maps, elbow fits).
+    """
+    ctx = Context(latents=source.latents, run=source.run, seed=seed, progress=on_progress)
     sections = []
     for key in [k for k in SECTIONS if k in keys]:
         if on_section:
@@ -145,6 +149,7 @@ def analyze(
     progress: Progress | None = None,
     on_section: Callable[[str], None] | None = None,
     device: str = "cpu",
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
     """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page.
 
@@ -152,7 +157,7 @@ def analyze(
     """
     keys, configs, seed = analysis_settings(config_path, sets, only)
     source = open_source(path, split=split, progress=progress, device=device)
-    sections = run_sections(source, keys, configs, seed=seed, on_section=on_section)
+    sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
     info = source_summary(source)
     intro = (
         f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "

@@ -55,6 +55,26 @@ def _bar(desc: str, quiet: bool, unit: str = "img") -> Iterator:
             bar.close()
 
 
+@contextmanager
+def _labelled_bars(quiet: bool) -> Iterator:
+    """A progress callback ``(what, done, total)``: one bar per ``what``, closed when the next one starts."""
+    bars: dict[str, tqdm] = {}
+
+    def update(what: str, done: int, total: int) -> None:
+        if what not in bars:
+            for old in bars.values():
+                old.close()
+            bars.clear()
+            bars[what] = tqdm(total=total, desc=what, unit="step", leave=False, disable=quiet, file=sys.stderr)
+        bars[what].update(done - bars[what].n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
 def _overrides(args: argparse.Namespace) -> list:
     sets = list(args.set or [])
     for flag, key in (
@@ -180,7 +200,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from zspace.training import resolve_device
 
     sets = [*(args.set or []), *([f"seed={args.seed}"] if args.seed is not None else [])]
-    with _bar("encoding", args.quiet) as progress:
+    with _bar("encoding", args.quiet) as progress, _labelled_bars(args.quiet) as steps:
         report = analyze(
             args.source,
             config_path=args.config,
@@ -192,6 +212,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             command=_command_line(args),
             progress=progress,
             on_section=lambda key: log.info("analysing: %s", key),
+            on_progress=steps,
         )
     log.info("report: %s", report)
     return 0

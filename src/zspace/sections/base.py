@@ -69,7 +69,13 @@ class Context:
     latents: Latents
     run: Any = None  # zspace.runs.Run, or None for a bare latents folder
     seed: int = 0
+    progress: Any = None  # progress(what, done, total) from inside long analyses (t-SNE maps, elbow fits), or None
     _dataset: Any = field(default=None, repr=False)
+
+    def tick(self, what: str, done: int, total: int) -> None:
+        """Report progress inside a long analysis (the CLI draws a bar; the library never prints)."""
+        if self.progress is not None:
+            self.progress(what, done, total)
 
     @property
     def model(self):

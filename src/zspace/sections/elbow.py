@@ -60,7 +60,11 @@ def run(ctx: Context, cfg: Config) -> Section:
         notes.append(f"skipped: {len(X)} points are too few for k >= {cfg.k_min}")
         section.skipped = True
         return section
-    curves = [_curve(X, ks, algorithm, cfg, ctx.seed) for algorithm in cfg.algorithms]
+    curves = []
+    for i, algorithm in enumerate(cfg.algorithms):
+        ctx.tick(f"elbow fits ({len(ks)} k each)", i, len(cfg.algorithms))
+        curves.append(_curve(X, ks, algorithm, cfg, ctx.seed))
+    ctx.tick(f"elbow fits ({len(ks)} k each)", len(cfg.algorithms), len(cfg.algorithms))
     section.figures.append(_figure(curves, len(X), X.shape[1], cfg))
     section.tables.append(elbow_table(curves))
     section.metrics = {

@@ -46,6 +46,8 @@ def run(ctx: Context, cfg: Config) -> Section:
     colors = _colors(ctx, cfg, section.notes)
     rng = ctx.rng(cfg.seed)
     maps: list[TsneMap] = []
+    total = len(sizes) * (len(cfg.presets) + len(pcs))
+    ctx.tick("t-SNE maps", 0, total)
     for size in sizes:
         rows = np.arange(n) if size == n else np.sort(rng.choice(n, size=size, replace=False))
         X = np.asarray(z[rows], dtype=np.float32)
@@ -56,6 +58,7 @@ def run(ctx: Context, cfg: Config) -> Section:
             )
             maps.append(m)
             section.figures.append(_figure(m, colors, rows))
+            ctx.tick("t-SNE maps", len(maps), total)
     section.tables.append(_table(maps))
     section.metrics = {"maps": [m.to_metrics() for m in maps], "k": K, "n_queries": N_QUERIES}
     section.summary = _summary(maps)
