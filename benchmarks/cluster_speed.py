@@ -8,7 +8,7 @@ Two workloads (issue 3 and issue 4 targets):
   latent  170,000 x 256 synthetic latents (a mixture of Gaussians with a few off-centre, broad axes), k in 2..80
           step 2, 3 Lloyd restarts per k: <= 60 s
 
-Inertia is measured the same way for both (zspace.cluster.kmeans.group_inertia: all points, nearest centre, full
+Inertia is measured the same way for both (zspace.analyses.kmeans.group_inertia: all points, nearest centre, full
 space). The reference is timed at every Nth k (--reference-every, default 10) and its total time extrapolated;
 its inertia at every k comes from a cache that --reference-all fills (about 75 min on one core for 2..250 on MNIST).
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from zspace.analyses.elbow import LloydSettings, MiniBatchSettings, elbow_curve, minibatch_centres
-from zspace.cluster.kmeans import group_inertia
+from zspace.analyses.kmeans import group_inertia
 from zspace.config import DataConfig
 from zspace.data import load_dataset
 

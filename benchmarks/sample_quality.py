@@ -22,14 +22,15 @@ import numpy as np
 import torch
 
 from zspace.api import train_run
-from zspace.celeba.ae_vs_vae import face_distance
-from zspace.celeba.common import celeba_config, resolve_data
 from zspace.data import load_dataset
 from zspace.feature_net import data_features, extract, feature_network, generated_features
 from zspace.generate import reconstruct
 from zspace.quality import NAME, score
 from zspace.runs import WEIGHTS, load_run
 from zspace.samplers import fit_sampler
+from zspace.studies.base import StudyContext
+from zspace.studies.celeba_ae_vs_vae import face_distance
+from zspace.studies.celeba_common import celeba_config
 
 MODELS = (("ae", "celeba-ae"), ("vae-kl5", "celeba-vae"))
 
@@ -58,7 +59,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("/tmp/zspace-sample-quality"))
     p.add_argument("--n", type=int, default=1000)
     args = p.parse_args()
-    args.data = resolve_data(str(args.data) if args.data else None)
+    args.data = StudyContext("sample-quality", args.out, data=args.data).data_path("celeba")
     torch.manual_seed(0)
     runs = {key: trained(key, config, args) for key, config in MODELS}
     data = load_dataset(load_run(runs["ae"]).config.data)

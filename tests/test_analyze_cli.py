@@ -10,7 +10,8 @@ import pytest
 
 from conftest import check_page_in_browser
 from zspace.cli import main
-from zspace.demo import packaged_config, run_demo
+from zspace.config import packaged_config
+from zspace.demo import run_demo
 from zspace.sections import SECTIONS
 
 FAST = [

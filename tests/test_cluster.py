@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from zspace.cluster import ClusterClassifier, ClusterInputError
-from zspace.cluster.outputs import Evaluation, classifier_section, evaluate, results_table
+from zspace.analyses.classifier import ClusterClassifier, ClusterInputError, Evaluation, evaluate
 from zspace.errors import ZSpaceError
 from zspace.figures.cluster import row_percent
+from zspace.studies.clustering import classifier_section, results_table
 
 ALGORITHMS = ["lloyd", "minibatch"]
 CORNERS = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
@@ -157,7 +157,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 
 def test_tsne_map_features_keep_blobs_apart_and_place_test_points():
-    from zspace.cluster.tsne_map import tsne_features
+    from zspace.analyses.tsne import tsne_features
 
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=20.0, size=(3, 10))  # three blobs far apart in 10-D
@@ -173,5 +173,24 @@ def test_tsne_map_features_keep_blobs_apart_and_place_test_points():
     # and the cluster classifier on the map, 3 clusters, is exact
     clf = ClusterClassifier(3, algorithm="lloyd", random_state=0).fit(f.train, y_train)
     assert clf.score(f.test, y_test) == 1.0
-    with pytest.raises(ValueError, match=">= 4 training points"):
+    with pytest.raises(ValueError, match="at least 4 points, got 3"):
         tsne_features(X_train[:3], X_test)
+    with pytest.raises(ValueError, match=r"test points must be \(n >= 1, 10\)"):
+        tsne_features(X_train, X_test[:, :4])
+
+
+def test_distance_features_on_separated_blobs():
+    """Three far-apart blobs, 6 clusters: the MLP on the 6 distances and the cluster vote are both exact."""
+    from zspace.analyses.classifier import distance_features
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=30.0, size=(3, 5))
+    y_train, y_test = np.repeat([0, 1, 2], 50), np.repeat([0, 1, 2], 10)
+    X_train = centres[y_train] + rng.normal(size=(150, 5))
+    X_test = centres[y_test] + rng.normal(size=(30, 5))
+    clf = ClusterClassifier(6, algorithm="lloyd", random_state=0)
+    r = distance_features(clf, X_train, y_train, X_test, y_test, hidden=(16,), max_iter=200)
+    assert r["n_features"] == 6
+    assert r["kmeans_test_error"] == 0.0
+    assert r["test_error"] == 0.0
+    assert r["train_error"] == 0.0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zspace.config import RunConfig, load_config
-from zspace.demo import packaged_config
+from zspace.config import RunConfig, load_config, packaged_config
 from zspace.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zspace.analyses.elbow import LloydSettings, MiniBatchSettings, check_ks, elbow_curve, find_elbow
-from zspace.cluster.kmeans import cluster_means, group_inertia, inertia, nearest_centres, one_thread
+from zspace.analyses.kmeans import cluster_means, group_inertia, inertia, nearest_centres, one_thread
 from zspace.embedding import Latents
 from zspace.errors import ConfigError
 from zspace.sections import elbow as section

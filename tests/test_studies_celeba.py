@@ -7,17 +7,19 @@ import json
 import pytest
 
 from conftest import check_page_in_browser
-from zspace.celeba import run_ae_vs_vae, run_encoder_size
-from zspace.celeba.ae_vs_vae import published_table, spread_table
 from zspace.cli import main
+from zspace.studies import run_study
+from zspace.studies.celeba_ae_vs_vae import published_table, spread_table
 
 
 @pytest.mark.slow
 def test_ae_vs_vae_quick(tmp_path, celeba_dir, browser):
-    metrics = run_ae_vs_vae(data=str(celeba_dir), out=tmp_path / "study", quick=True, limit=160)
+    metrics = run_study(
+        "celeba-ae-vs-vae", data=str(celeba_dir), out=tmp_path / "study", quick=True, sets=["limit=160"]
+    )
     assert set(metrics["runs"]) == {"ae", "vae-tiny-kl", "vae-kl5", "vae-tiny-kl-noclip"}
     for name, m in metrics["runs"].items():
-        assert {"radius", "pca", "elbow", "decode", "manifold"} <= set(m), name
+        assert {"radius", "axes", "pca", "elbow", "decode", "manifold"} <= set(m), name
         assert ("vae" in m) == name.startswith("vae"), name
     assert metrics["faces"]["vae-kl5"] > 0
     scores = metrics["quality"]["scores"]
@@ -27,12 +29,20 @@ def test_ae_vs_vae_quick(tmp_path, celeba_dir, browser):
     page = tmp_path / "study" / "report.html"
     report = json.loads((tmp_path / "study" / "metrics.json").read_text())
     table = report["sections"]  # every section of the comparison is there
-    sections = {"published", "runs", "radius", "elbow", "pca", "vae", "decode", "tsne", "filaments", "eps_factor"}
+    sections = {"published", "axes-elbow", "runs", "radius", "elbow", "pca", "vae", "decode", "tsne", "filaments"}
+    sections |= {"eps_factor", "attributes"}
     assert sections | {"quality"} <= set(table)
     html = page.read_text()
     for row in ("total loss per image", "radius of the density peak", "logvar min / max / mean", "max |z - mu|",
                 "mean rel. radius difference z vs mu", "elbow (Kneedle, Lloyd)", "Acceptance checks"):  # fmt: skip
         assert row in html, row
+    # attributes against 8 clusters, per model: every cluster's purest attribute, the NMI of all 40
+    attributes = metrics["attributes"]["ae"]
+    assert attributes["n_clusters"] == 8
+    assert len(attributes["nmi"]) == 40
+    assert all(0 <= v <= 1 for v in attributes["nmi"].values())
+    assert "Axes and elbow per model" in html
+    assert "The 40 attributes against 8 clusters" in html
     check_page_in_browser(browser, page)
 
 
@@ -69,16 +79,23 @@ def test_spread_table_per_seed_and_min_max():
 
 @pytest.mark.slow
 def test_encoder_size_quick(tmp_path, celeba_dir):
-    metrics = run_encoder_size(data=str(celeba_dir), out=tmp_path / "es", quick=True, limit=64)
+    metrics = run_study("encoder-size", data=str(celeba_dir), out=tmp_path / "es", quick=True, values={"limit": 64})
     assert metrics["parameters"]["z256_dense256"]["encoder_params"] == 2_879_552
     assert metrics["parameters"]["z512_dense0"]["decoder_params"] == 5_115_971
     assert set(metrics["grids"]) == {"vae5-dense0", "vae5-dense256"}
     assert "published (M)" in (tmp_path / "es" / "report.html").read_text()
+    # time per epoch with and without the extra Dense layer, at batch 16 and 32 (quick)
+    assert set(metrics["speed"]) == {"dense0_batch16", "dense0_batch32", "dense256_batch16", "dense256_batch32"}
+    for m in metrics["speed"].values():
+        assert m["images_per_s"] > 0
+        assert m["epoch_s_170k"] == pytest.approx(170_000 / m["images_per_s"])
 
 
 def test_study_cli_errors(tmp_path, capsys):
-    assert main(["-q", "study", "nope"]) == 2
-    assert "unknown study 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "study", "nope"])
+    assert info.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert (
         main(
             [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from zspace.cluster.studies import STUDIES, run_mnist_kmeans, run_mnist_latent, run_wifi
 from zspace.errors import DataError
+from zspace.studies import STUDIES, run_study
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,12 @@ def check_report(out: Path, metrics: dict, command: str) -> dict:
 
 
 def test_registry():
-    assert set(STUDIES) == {"mnist-kmeans", "mnist-latent", "wifi"}
+    assert set(STUDIES) == {"mnist-kmeans", "mnist-latent", "wifi", "celeba-ae-vs-vae", "encoder-size"}
 
 
 def test_wifi_quick(wifi_file, tmp_path):
     out = tmp_path / "wifi"
-    m = run_wifi(data=str(wifi_file), out=out, quick=True)
+    m = run_study("wifi", data=str(wifi_file), out=out, quick=True)
     assert (m["n_train"], m["n_test"]) == (1500, 500)
     assert m["test_error"]["pca 3"]["mean"] < 0.05  # the series: 0.012 on one split
     assert m["test_error"]["original"]["mean"] < 0.06
@@ -48,7 +48,7 @@ def test_mnist_kmeans_quick(mnist_dir, tmp_path):
     copy = tmp_path / "idx"
     shutil.copytree(mnist_dir, copy)
     out = tmp_path / "mnist-kmeans"
-    m = run_mnist_kmeans(data=str(copy), out=out, quick=True)
+    m = run_study("mnist-kmeans", data=str(copy), out=out, quick=True)
     assert m["data"] == str(copy.resolve())
     assert (m["n_train"], m["n_test"]) == (5000, 5000)
     errors = {label: r["test_error"] for label, r in m["results"].items()}
@@ -56,13 +56,27 @@ def test_mnist_kmeans_quick(mnist_dir, tmp_path):
     assert all(0.1 < e < 0.5 for e in errors.values()), errors  # 50 clusters on 5,000 images
     assert min(errors.values()) < 0.3
     assert m["targets"]["best"]["value"] == min(errors.values())
+    # StandardScaler against no scaling, as the post compared them (the series: about 1.5 points worse)
+    by = m["results"]
+    worse = by["MiniBatchKMeans (series), standard"]["test_error"] - by["MiniBatchKMeans (series), none"]["test_error"]
+    assert m["targets"]["standard_scaler_worse"]["value"] == pytest.approx(worse)
+    # the elbow of the normalized pixels keeps the shape of the unscaled one (the series: "does not change")
+    assert 0 <= m["elbow_shape_difference"] < 0.1
+    # an MLP on the 50 KMeans distances beats the nearest-cluster vote of the same fit
+    f = m["distance_features"]
+    assert f["n_features"] == 50
+    assert f["test_error"] < f["kmeans_test_error"] < 0.5
     saved = check_report(out, m, "zspace study mnist-kmeans")
-    assert set(saved["sections"]) == {"targets", "classifier", "error-vs-k", "elbow", "tsne"}
+    assert set(saved["sections"]) == {
+        "targets", "classifier", "error-vs-k", "elbow", "elbow-normalizer", "distance-features", "tsne"
+    }  # fmt: skip
+    assert saved["config"]["n_clusters"] == 50
+    assert saved["quick"] is True
 
 
 def test_mnist_latent_quick(mnist_dir, tmp_path):
     out = tmp_path / "mnist-latent"
-    m = run_mnist_latent(data=str(mnist_dir), out=out, quick=True)
+    m = run_study("mnist-latent", data=str(mnist_dir), out=out, quick=True)
     assert set(m["training"]) == {"ae", "vae"}
     assert m["training"]["vae"]["clustered"] == "mu"
     assert m["training"]["ae"]["clustered"] == "z"
@@ -75,7 +89,7 @@ def test_mnist_latent_quick(mnist_dir, tmp_path):
 
 def test_mnist_folder_without_idx_files(tmp_path):
     with pytest.raises(DataError, match="missing MNIST file") as info:
-        run_mnist_kmeans(data=str(tmp_path), out=tmp_path / "out", quick=True)
+        run_study("mnist-kmeans", data=str(tmp_path), out=tmp_path / "out", quick=True)
     assert "\n" not in str(info.value)
 
 
@@ -85,5 +99,5 @@ def test_wifi_malformed_row_names_the_line(wifi_file, tmp_path):
     lines[41] = "-64\t-56\t-61\toops\t-74\t-78\t-81\t1"
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"wifi.txt:42: expected 8 numbers") as info:
-        run_wifi(data=str(bad), out=tmp_path / "out", quick=True)
+        run_study("wifi", data=str(bad), out=tmp_path / "out", quick=True)
     assert "\n" not in str(info.value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import inspect
 import json
 import logging
 import os
@@ -237,25 +236,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from zspace.studies import study_function
+    from zspace.studies import run_study
 
-    func = study_function(args.name)
-    out = Path(args.out) if args.out else Path("studies") / args.name
-    extra = {"epochs": args.epochs, "limit": args.limit, "device": args.device}
+    values: dict = {k: v for k, v in (("epochs", args.epochs), ("limit", args.limit)) if v is not None}
     if args.seeds:
         try:
-            extra["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+            values["seeds"] = tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
             raise ConfigError(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    accepted = inspect.signature(func).parameters
-    for key, value in extra.items():
-        if value is not None and key not in accepted:
-            raise ConfigError(f"study {args.name!r} has no option --{key}")
-    kwargs = {k: v for k, v in extra.items() if v is not None}
     with _bar(args.name, args.quiet, unit="step") as progress:
-        metrics = func(data=args.data, out=out, quick=args.quick, seed=args.seed, progress=progress, **kwargs)
-    log.info("study %s: report in %s (%d metrics)", args.name, out, len(metrics))
+        metrics = run_study(
+            args.name,
+            out=args.out,
+            data=args.data,
+            quick=args.quick,
+            seed=args.seed,
+            device=args.device or "auto",
+            sets=args.set or [],
+            config_path=args.config,
+            values=values,
+            progress=progress,
+            command=_command_line(args),
+        )
+    log.info("study %s: report in %s (%.0f s)", args.name, args.out or f"studies/{args.name}", metrics["seconds"])
     return 0
+
+
+class _StudyHelp(argparse.Action):
+    """``zspace study NAME --help``: the options, then every key of that study's Config with its default."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None, study=""):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+        self.study = study
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from zspace.studies import options_help, study_module
+
+        parser.print_help()
+        print("\n" + options_help(study_module(self.study)))
+        parser.exit()
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -361,18 +380,29 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, help="torch CPU threads")
     c.set_defaults(func=cmd_compare)
 
-    st = command("study", help="reproduce a published study with one command")
-    st.add_argument("name", help="mnist-kmeans, mnist-latent, wifi, celeba-ae-vs-vae, encoder-size")
-    st.add_argument("--data", help="data folder or file (default: ../shared/data/...)")
-    st.add_argument("--out", help="output folder (default studies/NAME)")
-    st.add_argument("--quick", action="store_true", help="a reduced, minutes-long version")
-    st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--seeds", help="comma-separated training seeds, several runs per model (CelebA studies)")
-    st.add_argument("--epochs", type=int, help="training epochs per model (studies that train)")
-    st.add_argument("--limit", type=int, help="use at most this many images (studies that train)")
-    st.add_argument("--device", help="device of the studies that train: auto, cpu, cuda:N (CelebA studies)")
-    st.add_argument("--threads", type=int, help="torch CPU threads")
-    st.set_defaults(func=cmd_study)
+    from zspace.studies import ABOUT, STUDIES
+
+    st = command(
+        "study",
+        help="reproduce a published study with one command",
+        description="Reproduce a study of the series. `zspace study NAME --help` lists that study's keys.",
+    )
+    names = st.add_subparsers(dest="name", required=True, metavar="NAME")
+    for name in STUDIES:
+        one = names.add_parser(name, parents=[after], add_help=False, help=ABOUT[name], description=ABOUT[name])
+        one.add_argument("-h", "--help", action=_StudyHelp, study=name, help="this help and the study's keys")
+        one.add_argument("--data", help="data folder or file (default: ../shared/data/...)")
+        one.add_argument("--out", help=f"report folder (default studies/{name})")
+        one.add_argument("--quick", action="store_true", help="the reduced, minutes-long version (its QUICK keys)")
+        one.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a study key (see the list below)")
+        one.add_argument("--config", help="TOML file of study keys (KEY = VALUE lines)")
+        one.add_argument("--seed", type=int, default=0, help="seeds trainings, KMeans starts and t-SNE (default 0)")
+        one.add_argument("--device", help="where models train and encode: auto, cpu, cuda:N")
+        one.add_argument("--threads", type=int, help="torch CPU threads")
+        one.add_argument("--epochs", type=int, help="same as --set epochs=N (studies that train)")
+        one.add_argument("--limit", type=int, help="same as --set limit=N (studies that train)")
+        one.add_argument("--seeds", help="same as --set seeds=[A,B,...] (celeba-ae-vs-vae)")
+        one.set_defaults(func=cmd_study)
 
     d = command("demo", help="train a small VAE on the bundled digits and write a report")
     d.add_argument("--out-dir", default="runs", help="parent folder of the demo run (default runs)")

@@ -116,6 +116,17 @@ _CHOICES = {
 }
 
 
+def packaged_config(name: str) -> Path:
+    """Path of a config shipped in ``zspace/configs`` (``name`` without ``.toml``); an unknown name is a ConfigError."""
+    from importlib import resources
+
+    path = Path(str(resources.files("zspace") / "configs" / f"{name}.toml"))
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.toml"))
+        raise ConfigError(f"no shipped config {name!r} (shipped: {', '.join(known)})")
+    return path
+
+
 def load_config(path: str | Path | None = None, overrides: Iterable[str | tuple[str, Any]] = ()) -> RunConfig:
     """Read a TOML config (or start from the defaults) and apply ``key=value`` overrides.
 

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 from zspace.analyze import analyze
 from zspace.api import train_run
-from zspace.config import load_config
+from zspace.config import load_config, packaged_config
 
 log = logging.getLogger(__name__)
-
-
-def packaged_config(name: str) -> Path:
-    """Path of a config shipped in ``zspace/configs``."""
-    return Path(str(resources.files("zspace") / "configs" / f"{name}.toml"))
 
 
 # The demo's analysis settings: the defaults, but a lighter MiniBatchKMeans (the series' n_init 50 costs minutes).
@@ -30,7 +24,7 @@ def run_demo(
     on_section: Callable[[str], None] | None = None,
 ) -> Path:
     """Train the digits demo VAE, analyse its latent space; returns the path of the report page."""
-    sets = [f"out_dir={out_dir!r}"] + ([f"train.epochs={epochs}"] if epochs is not None else [])
+    sets = [("out_dir", str(out_dir))] + ([("train.epochs", epochs)] if epochs is not None else [])
     cfg = load_config(packaged_config("digits-demo"), sets)
     run_dir = train_run(cfg, overwrite=overwrite)
     command = "zspace demo  # = zspace analyze " + " ".join(f"--set {s}" for s in DEMO_ANALYSIS)

@@ -9,7 +9,7 @@ Two algorithms, one inertia:
   small k keeps the best of up to 16 starts); then every point is labelled and every centre moved to the mean of its
   points in the full space (one exact Lloyd update on all points).
 
-Inertia is the same function for both (``zspace.cluster.kmeans.group_inertia``): the sum over *all* points of the
+Inertia is the same function for both (``zspace.analyses.kmeans.group_inertia``): the sum over *all* points of the
 squared Euclidean distance to the nearest centre, in the full space, in chunks (several centre sets share one pass).
 
 The elbow is the Kneedle point (Satopää et al. 2011, offline form): on the curve normalised to the unit square, the k
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from zspace.cluster.kmeans import (
+from zspace.analyses.kmeans import (
     cluster_means,
     faiss_labels,
     faiss_threads,

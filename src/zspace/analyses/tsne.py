@@ -140,30 +140,71 @@ def embed_tsne(
         The map. openTSNE's learning rate is its ``"auto"`` choice, ``n_samples / early_exaggeration``, and the
         initialisation is the (rescaled) PCA of the input.
     """
+    X = _check_points(X)
+    if pca_components is not None:
+        X = reduce_pca(X, pca_components, random_state=random_state)
+    tsne = _tsne(len(X), X.shape[1], perplexity, early_exaggeration, n_iter, random_state, n_jobs)
+    return np.array(tsne.fit(X), dtype=np.float64)
+
+
+@dataclass
+class TsneFeatures:
+    """``train`` (n_train, 2) and ``test`` (n_test, 2) map coordinates, and the seconds fitting and placing took."""
+
+    train: np.ndarray
+    test: np.ndarray
+    fit_seconds: float
+    transform_seconds: float
+
+
+def tsne_features(
+    X_train: np.ndarray,
+    X_test: np.ndarray,
+    *,
+    perplexity: float = 30.0,
+    n_iter: int = 1000,
+    random_state: int = 0,
+    n_jobs: int = -1,
+) -> TsneFeatures:
+    """A t-SNE map as a feature space (beyond the series): fit on ``X_train`` (n_train, d), place ``X_test`` on it.
+
+    The map is fitted on the training points only, as :func:`embed_tsne` does (``n_iter`` counts every iteration,
+    the early-exaggeration ones included); test points are placed afterwards with openTSNE's ``transform`` (each
+    optimised against the fixed training map), so no test point or label shapes the map.
+    """
+    X_train, X_test = _check_points(X_train), np.asarray(X_test, dtype=np.float64)
+    if len(X_test) < 1 or X_test.ndim != 2 or X_test.shape[1] != X_train.shape[1]:
+        raise ValueError(f"test points must be (n >= 1, {X_train.shape[1]}), got shape {X_test.shape}")
+    t0 = time.perf_counter()
+    tsne = _tsne(len(X_train), X_train.shape[1], perplexity, 12.0, n_iter, random_state, n_jobs)
+    embedding = tsne.fit(X_train)
+    t1 = time.perf_counter()
+    placed = embedding.transform(X_test)
+    t2 = time.perf_counter()
+    log.info("t-SNE map of %d points in %.0f s, %d placed in %.0f s", len(X_train), t1 - t0, len(X_test), t2 - t1)
+    return TsneFeatures(np.asarray(embedding, dtype=np.float64), np.asarray(placed, dtype=np.float64), t1 - t0, t2 - t1)
+
+
+def _tsne(n: int, dims: int, perplexity: float, early_exaggeration: float, n_iter: int, random_state: int, n_jobs: int):
+    """The one openTSNE set-up of zspace: ``n_iter`` split like scikit-learn, FFT from 10,000 points on."""
     from openTSNE import TSNE
 
-    X = _check_points(X)
-    n = len(X)
     if n_iter < 2:
         raise ValueError(f"n_iter must be at least 2, got {n_iter}")
     if perplexity <= 0 or early_exaggeration <= 0:
         raise ValueError(f"perplexity and early_exaggeration must be positive, got {perplexity}, {early_exaggeration}")
-    perplexity = fit_perplexity(perplexity, n)
-    if pca_components is not None:
-        X = reduce_pca(X, pca_components, random_state=random_state)
     early_iter = min(EXAGGERATION_ITER, n_iter // 2)
-    tsne = TSNE(
+    return TSNE(
         n_components=2,
-        perplexity=perplexity,
+        perplexity=fit_perplexity(perplexity, n),
         early_exaggeration=early_exaggeration,
         early_exaggeration_iter=early_iter,
         n_iter=n_iter - early_iter,
         negative_gradient_method="fft" if n >= FFT_MIN_POINTS else "bh",
-        initialization="pca" if X.shape[1] >= 2 else "random",  # PCA init needs two features
+        initialization="pca" if dims >= 2 else "random",  # PCA init needs two features
         random_state=random_state,
         n_jobs=1 if n < SERIAL_BELOW else n_jobs,
     )
-    return np.array(tsne.fit(X), dtype=np.float64)
 
 
 def fit_perplexity(perplexity: float, n_samples: int) -> float:

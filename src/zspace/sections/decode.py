@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from zspace.analyses import probes
 from zspace.errors import ConfigError
@@ -83,15 +82,9 @@ def _cannot_decode(lat, model) -> str | None:
     return None
 
 
-@torch.no_grad()
 def decode(model, Z: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Decode z (N, z_dim) in batches to images (N, H, W, C) float32 in [0, 1] (model in eval mode)."""
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(Z), batch_size):
-        z = torch.as_tensor(np.asarray(Z[start : start + batch_size], dtype=np.float32), device=device)
-        out.append(model.decode(z).permute(0, 2, 3, 1).float().cpu().numpy())  # (B, H, W, C)
-    return np.concatenate(out)
+    return model.decode_images(Z, batch_size=batch_size)
 
 
 def _probe_sets(cfg: Config, z_dim: int, radius: float, rng: np.random.Generator):

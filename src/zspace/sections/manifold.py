@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from zspace.analyses.manifold_id import LocalDimension, TwoNN, local_dimension, twonn
 from zspace.analyses.manifold_nn import (
@@ -178,15 +177,9 @@ class _ImageRows:
         return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-@torch.no_grad()
 def _decode(model: Any, z: np.ndarray, batch_size: int) -> np.ndarray:
     """Decode z (n, z_dim) to images (n, H, W, C) float32 in [0, 1]."""
-    device = next(model.parameters()).device
-    out = []
-    for s in range(0, len(z), batch_size):
-        x = model.decode(torch.from_numpy(z[s : s + batch_size]).float().to(device))  # (B, C, H, W)
-        out.append(x.permute(0, 2, 3, 1).float().cpu().numpy())
-    return np.concatenate(out)
+    return model.decode_images(z, batch_size=batch_size)
 
 
 def _path_inputs(ctx: Context, sec: Section) -> tuple[Any, Any] | None:

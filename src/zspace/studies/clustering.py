@@ -1,102 +1,58 @@
-"""What every cluster study reports: train/test errors, confusion matrices (counts and row percentages), the
-per-cluster error table, error against k, the elbow and a t-SNE map, as report sections."""
+"""What the three cluster studies share: their data as feature matrices, and what they report (train/test errors,
+confusion matrices with row percentages, per-cluster errors, error against k, the elbow, t-SNE maps) as sections."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
+from zspace.analyses.classifier import ERROR_THRESHOLD, Evaluation
 from zspace.analyses.elbow import ElbowCurve
-from zspace.cluster.classifier import ClusterClassifier
+from zspace.config import DataConfig
+from zspace.data import Dataset, load_dataset
+from zspace.errors import DataError
 from zspace.figures.cluster import accuracy_vs_k_plot, cluster_error_plot, confusion_plot, row_percent
 from zspace.figures.elbow import elbow_plot
 from zspace.figures.tsne import tsne_map
 from zspace.sections.base import FigureItem, Section, Table
 from zspace.sections.elbow import elbow_summary, elbow_table
 
-ERROR_THRESHOLD = 0.4  # the series counted the clusters whose error is above 40 %
 
+@dataclass
+class Split:
+    """Feature matrices of a train/test split: ``X_*`` (n, d) float32, ``y_*`` (n,) int64 class indices."""
 
-@dataclass(eq=False)  # compared by identity: it holds arrays
-class Evaluation:
-    """A fitted cluster classifier measured on its training data and on held-out test data."""
-
-    label: str  # e.g. "lloyd, normalizer, k = 225"
-    settings: dict
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
     class_names: list[str]
-    train_confusion: np.ndarray  # (c, c) counts, rows true, columns predicted
-    test_confusion: np.ndarray
-    cluster_errors: np.ndarray  # (k,) per-cluster error rate, NaN for an empty cluster
-    cluster_sizes: np.ndarray  # (k,)
-    inertia: float
-    seconds: float  # fitting time
+    source: str
 
-    @staticmethod
-    def _error(cm: np.ndarray) -> float:
-        return float(1.0 - np.trace(cm) / max(cm.sum(), 1))
-
-    @property
-    def train_error(self) -> float:
-        return self._error(self.train_confusion)
-
-    @property
-    def test_error(self) -> float:
-        return self._error(self.test_confusion)
-
-    @property
-    def clusters_above(self) -> int:
-        return int(np.sum(np.nan_to_num(self.cluster_errors, nan=0.0) > ERROR_THRESHOLD))
-
-    def to_metrics(self) -> dict:
-        return {
-            "label": self.label,
-            **self.settings,
-            "train_error": self.train_error,
-            "test_error": self.test_error,
-            "n_wrong_train": int(self.train_confusion.sum() - np.trace(self.train_confusion)),
-            "n_wrong_test": int(self.test_confusion.sum() - np.trace(self.test_confusion)),
-            "clusters_above_40pc_error": self.clusters_above,
-            "mean_cluster_error": float(np.nanmean(self.cluster_errors)),
-            "inertia": self.inertia,
-            "fit_seconds": round(self.seconds, 2),
-            "train_confusion": self.train_confusion.tolist(),
-            "test_confusion": self.test_confusion.tolist(),
-        }
+    def xy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(X_train, y_train, X_test, y_test)``, the argument order of ``evaluate`` and ``errors_vs_k``."""
+        return self.X_train, self.y_train, self.X_test, self.y_test
 
 
-def evaluate(
-    clf: ClusterClassifier,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    label: str,
-    class_names: Sequence[str],
-) -> Evaluation:
-    """Fit ``clf`` on the training data and measure it on both splits (``y`` as class indices 0..c-1)."""
-    t0 = time.perf_counter()
-    clf.fit(X_train, y_train)
-    seconds = time.perf_counter() - t0
-    classes = np.arange(len(class_names))
-    settings = {
-        k: clf.get_params()[k] for k in ("algorithm", "scaler", "n_clusters", "n_init", "max_iter", "random_state")
-    }
-    return Evaluation(
-        label=label,
-        settings={**settings, "scaler": settings["scaler"] or "none", "n_iter": int(clf.n_iter_)},
-        class_names=list(class_names),
-        train_confusion=confusion_matrix(y_train, clf.predict(X_train), labels=classes),
-        test_confusion=confusion_matrix(y_test, clf.predict(X_test), labels=classes),
-        cluster_errors=clf.cluster_errors_,
-        cluster_sizes=clf.cluster_sizes_,
-        inertia=clf.inertia_,
-        seconds=seconds,
-    )
+def load_split(cfg: DataConfig, *, scale: float = 1.0) -> tuple[Split, Dataset]:
+    """Load a labelled dataset and flatten its items to feature rows (images divided by ``scale``)."""
+    ds = load_dataset(cfg)
+    if ds.labels is None:
+        raise DataError(f"dataset {cfg.name!r} at {cfg.path} has no labels; the cluster classifier needs them")
+    tr, te = ds.indices("train"), ds.indices("test")
+    if len(tr) == 0 or len(te) == 0:
+        raise DataError(f"dataset {cfg.name!r} at {cfg.path} needs train and test items, got {len(tr)} and {len(te)}")
+    flat = np.asarray(ds.x).reshape(len(ds), -1)
+
+    def rows(idx: np.ndarray) -> np.ndarray:
+        return (flat[idx].astype(np.float32) / np.float32(scale)).astype(np.float32)
+
+    labels = np.asarray(ds.labels, dtype=np.int64)
+    names = list(ds.label_names or [str(i) for i in range(int(labels.max()) + 1)])
+    split = Split(rows(tr), labels[tr], rows(te), labels[te], names, str(ds.source.get("path")))
+    return split, ds
 
 
 def results_table(evaluations: Sequence[Evaluation], *, published: Mapping[str, str] | None = None) -> Table:
@@ -165,31 +121,15 @@ def classifier_section(
     return section
 
 
-def errors_vs_k(
-    make: Callable[[int], ClusterClassifier],
-    ks: Sequence[int],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-) -> tuple[list[float], list[float]]:
-    """Train and test error of ``make(k)`` fitted for every k of ``ks``."""
-    train, test = [], []
-    for k in ks:
-        clf = make(int(k)).fit(X_train, y_train)
-        train.append(1.0 - clf.score(X_train, y_train))
-        test.append(1.0 - clf.score(X_test, y_test))
-    return train, test
-
-
 def accuracy_section(key: str, ks: Sequence[int], errors: Mapping[str, tuple[list[float], list[float]]]) -> Section:
     """Error against k for each setting: a figure and a table."""
     section = Section(key=key, title="Error against the number of clusters")
     fig = accuracy_vs_k_plot(ks, errors)
     caption = f"Train (dashed) and test (solid) error of the cluster classifier for k in {list(ks)}."
     section.figures.append(FigureItem("error-vs-k", fig, caption))
-    rows = [[int(k), *[errors[s][1][i] for s in errors]] for i, k in enumerate(ks)]
-    section.tables.append(Table("Test error against k", ["k", *errors], rows))
+    rows = [[int(k), *[v for s in errors for v in (errors[s][1][i], errors[s][0][i])]] for i, k in enumerate(ks)]
+    columns = ["k", *[f"{s}: {split}" for s in errors for split in ("test", "train")]]
+    section.tables.append(Table("Test and train error against k", columns, rows))
     section.metrics = {"ks": [int(k) for k in ks], **{s: {"train": tr, "test": te} for s, (tr, te) in errors.items()}}
     best = {s: (int(ks[int(np.argmin(te))]), min(te)) for s, (_, te) in errors.items()}
     section.summary = "; ".join(f"{s}: lowest test error {e:.4f} at k = {k}" for s, (k, e) in best.items()) + "."

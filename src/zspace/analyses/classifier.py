@@ -9,15 +9,19 @@ reaches 98 % on MNIST.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.metrics import confusion_matrix
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from zspace.cluster.kmeans import faiss_threads, lloyd, nearest_centres, one_thread
+from zspace.analyses.kmeans import faiss_threads, lloyd, nearest_centres, one_thread
 from zspace.errors import ZSpaceError
 
 log = logging.getLogger(__name__)
@@ -227,3 +231,150 @@ def _length(a) -> int | None:
         return None if a is None else _num_samples(a)
     except TypeError:
         return None
+
+
+ERROR_THRESHOLD = 0.4  # the series counted the clusters whose error is above 40 %
+
+
+@dataclass(eq=False)  # compared by identity: it holds arrays
+class Evaluation:
+    """A fitted cluster classifier measured on its training data and on held-out test data."""
+
+    label: str  # e.g. "lloyd, normalizer, k = 225"
+    settings: dict
+    class_names: list[str]
+    train_confusion: np.ndarray  # (c, c) counts, rows true, columns predicted
+    test_confusion: np.ndarray
+    cluster_errors: np.ndarray  # (k,) per-cluster error rate, NaN for an empty cluster
+    cluster_sizes: np.ndarray  # (k,)
+    inertia: float
+    seconds: float  # fitting time
+
+    @staticmethod
+    def _error(cm: np.ndarray) -> float:
+        return float(1.0 - np.trace(cm) / max(cm.sum(), 1))
+
+    @property
+    def train_error(self) -> float:
+        return self._error(self.train_confusion)
+
+    @property
+    def test_error(self) -> float:
+        return self._error(self.test_confusion)
+
+    @property
+    def clusters_above(self) -> int:
+        return int(np.sum(np.nan_to_num(self.cluster_errors, nan=0.0) > ERROR_THRESHOLD))
+
+    def to_metrics(self) -> dict:
+        return {
+            "label": self.label,
+            **self.settings,
+            "train_error": self.train_error,
+            "test_error": self.test_error,
+            "n_wrong_train": int(self.train_confusion.sum() - np.trace(self.train_confusion)),
+            "n_wrong_test": int(self.test_confusion.sum() - np.trace(self.test_confusion)),
+            "clusters_above_40pc_error": self.clusters_above,
+            "mean_cluster_error": float(np.nanmean(self.cluster_errors)),
+            "inertia": self.inertia,
+            "fit_seconds": round(self.seconds, 2),
+            "train_confusion": self.train_confusion.tolist(),
+            "test_confusion": self.test_confusion.tolist(),
+        }
+
+
+def evaluate(
+    clf: ClusterClassifier,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    label: str,
+    class_names: Sequence[str],
+) -> Evaluation:
+    """Fit ``clf`` on the training data and measure it on both splits (``y`` as class indices 0..c-1)."""
+    t0 = time.perf_counter()
+    clf.fit(X_train, y_train)
+    seconds = time.perf_counter() - t0
+    classes = np.arange(len(class_names))
+    settings = {
+        k: clf.get_params()[k] for k in ("algorithm", "scaler", "n_clusters", "n_init", "max_iter", "random_state")
+    }
+    return Evaluation(
+        label=label,
+        settings={**settings, "scaler": settings["scaler"] or "none", "n_iter": int(clf.n_iter_)},
+        class_names=list(class_names),
+        train_confusion=confusion_matrix(y_train, clf.predict(X_train), labels=classes),
+        test_confusion=confusion_matrix(y_test, clf.predict(X_test), labels=classes),
+        cluster_errors=clf.cluster_errors_,
+        cluster_sizes=clf.cluster_sizes_,
+        inertia=clf.inertia_,
+        seconds=seconds,
+    )
+
+
+def errors_vs_k(
+    make: Callable[[int], ClusterClassifier],
+    ks: Sequence[int],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+) -> tuple[list[float], list[float]]:
+    """Train and test error of ``make(k)`` fitted for every k of ``ks``."""
+    train, test = [], []
+    for k in ks:
+        clf = make(int(k)).fit(X_train, y_train)
+        train.append(1.0 - clf.score(X_train, y_train))
+        test.append(1.0 - clf.score(X_test, y_test))
+    return train, test
+
+
+def distance_features(
+    clf: ClusterClassifier,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    hidden: Sequence[int] = (128,),
+    max_iter: int = 40,
+    random_state: int = 0,
+) -> dict:
+    """KMeans distances as features: fit ``clf`` on the training split, standardise its ``transform`` (the distance
+    of every point to every centre) and fit a small MLP (scikit-learn ``MLPClassifier``) on it.
+
+    Returns the train and test errors of the MLP and of ``clf``'s own nearest-cluster vote, the feature count and
+    the seconds spent.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler as Standard
+
+    t0 = time.perf_counter()
+    clf.fit(X_train, y_train)
+    F_train, F_test = clf.transform(X_train), clf.transform(X_test)
+    mlp = make_pipeline(
+        Standard(),
+        MLPClassifier(
+            hidden_layer_sizes=tuple(hidden),
+            max_iter=max_iter,
+            batch_size=min(200, len(X_train)),
+            random_state=random_state,
+        ),
+    )
+    with warnings.catch_warnings():  # a fixed epoch budget: not converging is expected, not news
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(F_train, y_train)
+    return {
+        "n_features": int(F_train.shape[1]),
+        "train_error": float(1.0 - mlp.score(F_train, y_train)),
+        "test_error": float(1.0 - mlp.score(F_test, y_test)),
+        "kmeans_train_error": float(1.0 - clf.score(X_train, y_train)),
+        "kmeans_test_error": float(1.0 - clf.score(X_test, y_test)),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

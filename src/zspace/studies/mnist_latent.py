@@ -9,36 +9,25 @@ runs on a 2-D t-SNE map of the AE's training latents, with the test latents plac
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from zspace.analyses.classifier import ClusterClassifier, Evaluation, errors_vs_k, evaluate
 from zspace.analyses.elbow import elbow_curve
-from zspace.analyses.tsne import embed_tsne
+from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
 from zspace.api import train_run
-from zspace.cluster.classifier import ClusterClassifier
-from zspace.cluster.common import Split, Steps, resolve_data, study_command
-from zspace.cluster.outputs import (
-    Evaluation,
-    accuracy_section,
-    classifier_section,
-    elbow_section,
-    errors_vs_k,
-    evaluate,
-    tsne_section,
-)
-from zspace.cluster.tsne_map import TsneFeatures, tsne_features
-from zspace.config import load_config
+from zspace.config import load_config, packaged_config
 from zspace.data import load_dataset
 from zspace.embedding import embed
-from zspace.report import write_report
+from zspace.errors import ConfigError
 from zspace.runs import load_run
 from zspace.sections.base import Section, Table
+from zspace.studies.base import StudyContext, StudyResult
+from zspace.studies.clustering import Split, accuracy_section, classifier_section, elbow_section, tsne_section
 
 log = logging.getLogger(__name__)
 
@@ -76,93 +65,92 @@ class Config:
     tsne_map_models: tuple[str, ...] = ("ae",)  # also cluster on a t-SNE map of these models' latents (beyond)
     tsne_map_ks: tuple[int, ...] = (100, 225, 250)  # clusters on the t-SNE map
     limit: int = 0  # MNIST images per split; 0 = all
-    seed: int = 0  # training seed (weights, batch order)
     threads: int = 0  # torch CPU threads while training; 0 = torch's default
 
 
-QUICK = Config(
-    epochs=3,
-    ks=(30,),
-    tsne_map_ks=(30,),
-    series_n_init=3,
-    lloyd_n_init=1,
-    accuracy_ks=(10, 30),
-    elbow_k_max=30,
-    tsne_points=500,
-    tsne_iter=250,
-    limit=1500,
-    threads=1,
-)
+QUICK = {
+    "epochs": 3,
+    "ks": (30,),
+    "tsne_map_ks": (30,),
+    "series_n_init": 3,
+    "lloyd_n_init": 1,
+    "accuracy_ks": (10, 30),
+    "elbow_k_max": 30,
+    "tsne_points": 500,
+    "tsne_iter": 250,
+    "limit": 1500,
+    "threads": 1,
+}
+TITLE = "KMeans as a classifier: MNIST autoencoder latents"
+DATA = "mnist"
 
 
-def run_mnist_latent(
-    *,
-    data: str | None = None,
-    out: str | Path = "studies/mnist-latent",
-    quick: bool = False,
-    seed: int = 0,
-    progress=None,
-    config: Config | None = None,
-) -> dict:
-    """Train, embed, cluster; writes ``out/report.html`` (training runs in ``out/runs``) and returns the metrics."""
-    t0, out = time.perf_counter(), Path(out)
-    cfg = config or (QUICK if quick else Config())
-    cfg = dataclasses.replace(cfg, seed=seed or cfg.seed)
-    path = resolve_data(data, "mnist")
-    steps = Steps(progress, 3 * len(cfg.models) + 4)
+def run(cfg: Config, ctx: StudyContext) -> StudyResult:
+    """Train, embed, cluster (training runs in ``ctx.runs``, latents in ``ctx.out/latents``)."""
+    path = ctx.data_path(DATA)
+    ctx.begin(3 * len(cfg.models) + 4)
     latents, train_info = {}, {}
     for model in cfg.models:
-        latents[model], train_info[model] = _train_and_embed(model, cfg, path, out, steps)
-    evaluations = {m: _classifiers(s, cfg, m, steps) for m, s in latents.items()}
-    n_iter = max(cfg.tsne_iter - 250, 50)
+        latents[model], train_info[model] = _train_and_embed(model, cfg, path, ctx)
+    evaluations = {m: _classifiers(s, cfg, m, ctx) for m, s in latents.items()}
     maps = {
-        m: tsne_features(latents[m].X_train, latents[m].X_test, n_iter=n_iter, random_state=cfg.seed)
+        m: tsne_features(latents[m].X_train, latents[m].X_test, n_iter=cfg.tsne_iter, random_state=ctx.seed)
         for m in cfg.tsne_map_models
         if m in latents
     }
-    map_evaluations = [e for m, f in maps.items() for e in _map_classifiers(m, latents[m], f, cfg)]
-    steps("t-SNE maps")
+    map_evaluations = [e for m, f in maps.items() for e in _map_classifiers(m, latents[m], f, cfg, ctx.seed)]
+    ctx.step("t-SNE maps")
     best = _best([e for es in evaluations.values() for e in es])
-    sections = [_headline(best, map_evaluations, train_info, evaluations, cfg, quick)]
+    sections = [_headline(best, map_evaluations, train_info, evaluations, ctx.quick)]
     for m, es in evaluations.items():
         title = f"{m.upper()} latents (z_dim 25): the cluster classifier"
         published = {f"{SERIES}, {s}, k = 225": f"{v:.4f}" for s, v in PUBLISHED.items()} if m == "ae" else None
         sections.append(classifier_section(f"{m}-classifier", title, es, detail=[_best(es)], published=published))
     if map_evaluations:
         sections.append(_map_section(map_evaluations, maps))
-    sections.append(_accuracy(latents, best, cfg))
-    steps("error against k")
-    sections.append(_elbow(latents[cfg.models[0]], cfg))
-    steps("elbow")
-    sections.append(_tsne(latents, maps, cfg))
-    steps("t-SNE")
-    metrics = _metrics(evaluations, map_evaluations, best, train_info, cfg, time.perf_counter() - t0)
-    command = study_command("mnist-latent", data, out, quick, seed)
-    title = "KMeans as a classifier: MNIST autoencoder latents"
-    write_report(sections, out, title=title, command=command, extra_metrics=metrics)
-    return metrics
+    sections.append(_accuracy(latents, best, cfg, ctx.seed))
+    ctx.step("error against k")
+    sections.append(_elbow(latents[cfg.models[0]], cfg, ctx.seed))
+    ctx.step("elbow")
+    sections.append(_tsne(latents, maps, cfg, ctx.seed))
+    ctx.step("t-SNE")
+    return StudyResult(sections, _metrics(evaluations, map_evaluations, best, train_info))
 
 
-def _train_and_embed(model: str, cfg: Config, path: Path, out: Path, steps: Steps) -> tuple[Split, dict]:
-    overrides = [
-        f"name={model}25",
-        f"out_dir={out / 'runs'}",
-        f"data.path={path}",
-        f"data.limit={cfg.limit}",
-        f"train.epochs={cfg.epochs}",
-        f"train.seed={cfg.seed}",
-        f"train.threads={cfg.threads}",
-        *(cfg.ae if model == "ae" else cfg.vae),
-    ]
-    config_file = Path(str(resources.files("zspace") / "configs" / "mnist-ae25.toml"))
-    run_cfg = load_config(config_file, overrides)
+def validate(cfg: Config) -> None:
+    unknown = [m for m in cfg.models if m not in ("ae", "vae")]
+    if unknown or not cfg.models:
+        raise ConfigError(f"models must be a non-empty list of 'ae' and 'vae', got {list(cfg.models)}")
+    if cfg.epochs < 1 or min(cfg.ks, default=0) < 2:
+        raise ConfigError(f"epochs must be >= 1 and every k >= 2, got epochs {cfg.epochs}, ks {list(cfg.ks)}")
+
+
+def _train_and_embed(model: str, cfg: Config, path: Path, ctx: StudyContext) -> tuple[Split, dict]:
+    overrides = list(cfg.ae if model == "ae" else cfg.vae)
+    run_cfg = load_config(
+        packaged_config("mnist-ae25"),
+        [
+            *overrides,
+            ("name", f"{model}25"),
+            ("out_dir", str(ctx.runs)),
+            ("data.path", str(path)),
+            ("data.limit", cfg.limit),
+            ("train.epochs", cfg.epochs),
+            ("train.seed", ctx.seed),
+            ("train.threads", cfg.threads),
+            ("train.device", ctx.device),
+        ],
+    )
     t0 = time.perf_counter()
     run = load_run(train_run(run_cfg, overwrite=True))
     seconds = time.perf_counter() - t0
-    steps(f"{model} trained in {seconds:.0f} s")
+    ctx.step(f"{model} trained in {seconds:.0f} s")
     ds = load_dataset(run.config.data)
-    lat = {s: embed(run.model, ds, out / "latents" / f"{model}-{s}", split=s) for s in ("train", "test")}
-    steps(f"{model} embedded")
+    lat = {
+        s: embed(run.model, ds, ctx.out / "latents" / f"{model}-{s}", split=s, device=ctx.torch_device())
+        for s in ("train", "test")
+    }
+    ctx.step(f"{model} embedded")
     key = "mu" if lat["train"].mu is not None else "z"  # the VAE's mean: no sampling noise
     split = Split(
         np.asarray(getattr(lat["train"], key), dtype=np.float32),
@@ -177,7 +165,7 @@ def _train_and_embed(model: str, cfg: Config, path: Path, out: Path, steps: Step
         "run": str(run.path),
         "train_seconds": round(seconds, 1),
         "epochs": cfg.epochs,
-        "overrides": overrides[3:],
+        "overrides": overrides,
         "clustered": key,
         "final_loss": last.get("total"),
         "final_test_loss": last.get("test_total"),
@@ -185,46 +173,46 @@ def _train_and_embed(model: str, cfg: Config, path: Path, out: Path, steps: Step
     return split, info
 
 
-def _classifiers(split: Split, cfg: Config, model: str, steps: Steps) -> list[Evaluation]:
+def _classifiers(split: Split, cfg: Config, model: str, ctx: StudyContext) -> list[Evaluation]:
     evaluations = []
     for algorithm in cfg.algorithms:
         for k in cfg.ks:
             for scaler in cfg.scalers:
-                clf = _make(algorithm, k, scaler, cfg)
+                clf = _make(algorithm, k, scaler, cfg, ctx.seed)
                 label = f"{SERIES if algorithm == 'minibatch' else LLOYD}, {scaler}, k = {k}"
                 xy = (split.X_train, split.y_train, split.X_test, split.y_test)
                 evaluations.append(evaluate(clf, *xy, label=label, class_names=split.class_names))
                 log.info("%s latents, %s: test error %.4f", model, label, evaluations[-1].test_error)
-    steps(f"{model} clustered")
+    ctx.step(f"{model} clustered")
     return evaluations
 
 
-def _make(algorithm: str, k: int, scaler: str, cfg: Config) -> ClusterClassifier:
+def _make(algorithm: str, k: int, scaler: str, cfg: Config, seed: int) -> ClusterClassifier:
     if algorithm == "minibatch":  # the series' settings
         return ClusterClassifier(
             k, algorithm="minibatch", scaler=scaler, n_init=cfg.series_n_init, max_iter=120, batch_size=200,
             random_state=2,
         )  # fmt: skip
-    return ClusterClassifier(k, algorithm="lloyd", scaler=scaler, n_init=cfg.lloyd_n_init, random_state=cfg.seed)
+    return ClusterClassifier(k, algorithm="lloyd", scaler=scaler, n_init=cfg.lloyd_n_init, random_state=seed)
 
 
 def _best(evaluations: list[Evaluation]) -> Evaluation:
     return min(evaluations, key=lambda e: e.test_error)
 
 
-def _accuracy(latents: dict[str, Split], best: Evaluation, cfg: Config) -> Section:
+def _accuracy(latents: dict[str, Split], best: Evaluation, cfg: Config, seed: int) -> Section:
     ks = [k for k in cfg.accuracy_ks if k < len(next(iter(latents.values())).X_train)]
     scaler = best.settings["scaler"]
     errors = {}
     for model, s in latents.items():
-        make = lambda k: _make("lloyd", k, scaler, cfg)  # noqa: E731
-        errors[f"{model.upper()}, {LLOYD}, {scaler}"] = errors_vs_k(make, ks, s.X_train, s.y_train, s.X_test, s.y_test)
+        make = lambda k: _make("lloyd", k, scaler, cfg, seed)  # noqa: E731
+        errors[f"{model.upper()}, {LLOYD}, {scaler}"] = errors_vs_k(make, ks, *s.xy())
     return accuracy_section("error-vs-k", ks, errors)
 
 
-def _elbow(split: Split, cfg: Config) -> Section:
+def _elbow(split: Split, cfg: Config, seed: int) -> Section:
     ks = np.arange(2, min(cfg.elbow_k_max, len(split.X_train) - 1) + 1, cfg.elbow_k_step)
-    curve = elbow_curve(split.X_train, ks, restarts=3, seed=cfg.seed)
+    curve = elbow_curve(split.X_train, ks, restarts=3, seed=seed)
     caption = (
         f"Inertia of the {len(split.X_train):,} training latents (25 dimensions, unscaled) against k = 2.."
         f"{ks[-1]} step {cfg.elbow_k_step}, 3 Lloyd fits per k (band: min to max), inertia on all points."
@@ -232,10 +220,10 @@ def _elbow(split: Split, cfg: Config) -> Section:
     return elbow_section("elbow", [curve], caption=caption)
 
 
-def _map_classifiers(model: str, split: Split, f: TsneFeatures, cfg: Config) -> list[Evaluation]:
+def _map_classifiers(model: str, split: Split, f: TsneFeatures, cfg: Config, seed: int) -> list[Evaluation]:
     evaluations = []
     for k in cfg.tsne_map_ks:
-        clf = _make("lloyd", k, "none", cfg)
+        clf = _make("lloyd", k, "none", cfg, seed)
         label = f"{model.upper()} t-SNE map, {LLOYD}, k = {k}"
         xy = (f.train, split.y_train, f.test, split.y_test)
         evaluations.append(evaluate(clf, *xy, label=label, class_names=split.class_names))
@@ -257,7 +245,7 @@ def _map_section(evaluations: list[Evaluation], maps: dict[str, TsneFeatures]) -
     return section
 
 
-def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config) -> Section:
+def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config, seed: int) -> Section:
     figures = []
     for model, s in latents.items():
         if model in maps:  # the test latents as placed on the map of the training latents
@@ -265,8 +253,8 @@ def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config)
             how = "placed on the t-SNE map of the training latents (openTSNE transform)"
         else:
             n = min(cfg.tsne_points, len(s.X_test))
-            rows = np.sort(np.random.default_rng(cfg.seed).choice(len(s.X_test), size=n, replace=False))
-            Y, labels = embed_tsne(s.X_test[rows], n_iter=cfg.tsne_iter, random_state=cfg.seed), s.y_test[rows]
+            rows = np.sort(np.random.default_rng(seed).choice(len(s.X_test), size=n, replace=False))
+            Y, labels = embed_tsne(s.X_test[rows], n_iter=cfg.tsne_iter, random_state=seed), s.y_test[rows]
             how = "mapped on their own"
         heading = f"t-SNE of the {model.upper()} latents of {n:,} test images"
         caption = (
@@ -278,9 +266,7 @@ def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config)
     return tsne_section("tsne", "t-SNE maps of the test latents", figures, names)
 
 
-def _metrics(
-    evaluations: dict, maps: list[Evaluation], best: Evaluation, train_info: dict, cfg: Config, seconds: float
-) -> dict:
+def _metrics(evaluations: dict, maps: list[Evaluation], best: Evaluation, train_info: dict) -> dict:
     ae_seconds = train_info.get("ae", {}).get("train_seconds")
     targets = {}
     for model, es in evaluations.items():  # the target is the AE's; the VAE's number is for comparison
@@ -294,14 +280,11 @@ def _metrics(
         targets["tsne_map_test_error"] = {"value": m.test_error, "setting": m.label, "target": TARGET}
         targets["tsne_map_test_error"]["met"] = bool(m.test_error <= TARGET)
     return {
-        "study": "mnist-latent",
-        "config": dataclasses.asdict(cfg),
         "training": train_info,
         "results": {m: {e.label: e.to_metrics() for e in es} for m, es in evaluations.items()},
         "tsne_map_results": {e.label: e.to_metrics() for e in maps},
         "best": {"model": _model_of(best, evaluations), **best.to_metrics()},
         "targets": targets,
-        "seconds": round(seconds, 1),
     }
 
 
@@ -316,9 +299,7 @@ def _ae_part(evaluations: dict) -> str:
     return f"; the AE's best: {b.label}, {b.test_error:.4f}"
 
 
-def _headline(
-    best: Evaluation, maps: list[Evaluation], train_info: dict, evaluations: dict, cfg: Config, quick: bool
-) -> Section:
+def _headline(best: Evaluation, maps: list[Evaluation], train_info: dict, evaluations: dict, quick: bool) -> Section:
     rows = [
         [m, info["epochs"], info["train_seconds"], info["final_test_loss"], " ".join(info["overrides"]) or "-"]
         for m, info in train_info.items()

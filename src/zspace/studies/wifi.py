@@ -8,22 +8,20 @@ first 2 and 3 PCA components (fitted on the training rows; explained variance re
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
 
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import embed_tsne
-from zspace.cluster.classifier import ClusterClassifier
-from zspace.cluster.common import Split, Steps, load_split, resolve_data, study_command
-from zspace.cluster.outputs import Evaluation, classifier_section, elbow_section, evaluate, tsne_section
+from zspace.analyses.classifier import ClusterClassifier, Evaluation, evaluate
 from zspace.config import DataConfig
+from zspace.errors import ConfigError
 from zspace.figures.cluster import explained_variance_plot, split_errors_plot
-from zspace.report import write_report
 from zspace.sections.base import FigureItem, Section, Table
+from zspace.studies.base import StudyContext, StudyResult
+from zspace.studies.clustering import Split, classifier_section, elbow_section, load_split, tsne_section
 
 PUBLISHED = {"pca 3": 0.012, "pca 2": 0.03, "original": 0.02}  # one split each: 0.012; ~97 %; ~98 % accuracy
 TARGET = 0.02  # mean test error over the splits with 3 PCA components
@@ -41,23 +39,22 @@ class Config:
     tsne_iter: int = 1000  # iterations of a t-SNE map of all rows, coloured by room; 0 = no map
 
 
-QUICK = Config(splits=3, n_init=3, elbow_k_max=15, tsne_iter=250)
+QUICK = {"splits": 3, "n_init": 3, "elbow_k_max": 15, "tsne_iter": 250}
+TITLE = "KMeans as a classifier: WIFI localization"
+DATA = "wifi"
 
 
-def run_wifi(
-    *,
-    data: str | None = None,
-    out: str | Path = "studies/wifi",
-    quick: bool = False,
-    seed: int = 0,
-    progress=None,
-    config: Config | None = None,
-) -> dict:
-    """Run the study; writes ``out/report.html``, the figures and ``metrics.json``; returns the metrics."""
-    t0, out = time.perf_counter(), Path(out)
-    cfg = config or (QUICK if quick else Config())
-    path = resolve_data(data, "wifi")
-    steps = Steps(progress, cfg.splits + 2)
+def validate(cfg: Config) -> None:
+    if cfg.splits < 1 or cfg.n_clusters < 1 or cfg.n_init < 1:
+        raise ConfigError(f"splits, n_clusters and n_init must be >= 1, got {cfg.splits}, {cfg.n_clusters}, {cfg.n_init}")
+    if any(d < 0 or d > 7 for d in cfg.spaces) or not cfg.spaces:
+        raise ConfigError(f"spaces must be 0 (the 7 signals) or 1..7 PCA components, got {list(cfg.spaces)}")
+
+
+def run(cfg: Config, ctx: StudyContext) -> StudyResult:
+    """Cluster every split in every feature space; the elbow and a t-SNE map of the first split."""
+    seed, path = ctx.seed, ctx.data_path(DATA)
+    ctx.begin(cfg.splits + 2)
     runs: dict[str, list[Evaluation]] = {_name(d): [] for d in cfg.spaces}
     variance: list[np.ndarray] = []
     first: Split | None = None
@@ -72,11 +69,12 @@ def run_wifi(
                 variance.append(ratio)
             clf = ClusterClassifier(cfg.n_clusters, algorithm=cfg.algorithm, n_init=cfg.n_init, random_state=seed + i)
             label = f"{_name(dims)}, split {i}"
-            runs[_name(dims)].append(evaluate(clf, *_xy(s), label=label, class_names=first.class_names))
-        steps(f"split {i}")
+            runs[_name(dims)].append(evaluate(clf, *s.xy(), label=label, class_names=first.class_names))
+        ctx.step(f"split {i}")
+    assert first is not None
     elbow = _elbow(first, cfg, seed)
-    steps("elbow")
-    sections = [_summary_section(runs, variance, cfg, quick)]
+    ctx.step("elbow")
+    sections = [_summary_section(runs, variance, cfg, ctx.quick)]
     sections.append(
         classifier_section(
             "split0",
@@ -86,21 +84,12 @@ def run_wifi(
         )
     )
     sections += [elbow, _tsne(first, cfg, seed)] if cfg.tsne_iter else [elbow]
-    steps("t-SNE")
-    metrics = _metrics(runs, variance, cfg, first, time.perf_counter() - t0)
-    command = study_command("wifi", data, out, quick, seed)
-    write_report(
-        sections, out, title="KMeans as a classifier: WIFI localization", command=command, extra_metrics=metrics
-    )
-    return metrics
+    ctx.step("t-SNE")
+    return StudyResult(sections, _metrics(runs, variance, first))
 
 
 def _name(dims: int) -> str:
     return "original" if dims == 0 else f"pca {dims}"
-
-
-def _xy(s: Split) -> tuple[np.ndarray, ...]:
-    return s.X_train, s.y_train, s.X_test, s.y_test
 
 
 def _space(split: Split, dims: int) -> tuple[Split, np.ndarray | None]:
@@ -187,16 +176,12 @@ def _tsne(split: Split, cfg: Config, seed: int) -> Section:
     return tsne_section("tsne", "t-SNE map of the WIFI rows", maps, split.class_names)
 
 
-def _metrics(
-    runs: dict[str, list[Evaluation]], variance: list[np.ndarray], cfg: Config, first: Split, seconds: float
-) -> dict:
+def _metrics(runs: dict[str, list[Evaluation]], variance: list[np.ndarray], first: Split) -> dict:
     pca3 = runs.get("pca 3")
     mean3 = float(np.mean([e.test_error for e in pca3])) if pca3 else None
     met = mean3 is not None and round(mean3, 9) <= TARGET  # 99 wrong of 5,000 is 0.0198, not 0.0198000...02
     cum = np.cumsum(np.mean(variance, axis=0)).tolist() if variance else None
     return {
-        "study": "wifi",
-        "config": dataclasses.asdict(cfg),
         "data": first.source,
         "n_train": len(first.X_train),
         "n_test": len(first.X_test),
@@ -205,5 +190,4 @@ def _metrics(
         "explained_variance_cumulative": cum,
         "split0": {n: es[0].to_metrics() for n, es in runs.items()},
         "targets": {"pca3_mean_test_error": {"value": mean3, "target": TARGET, "met": met}},
-        "seconds": round(seconds, 1),
     }
