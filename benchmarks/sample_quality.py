@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zspace.api import train_run
 from zspace.data import load_dataset
 from zspace.feature_net import data_features, extract, feature_network, generated_features
 from zspace.generate import reconstruct
@@ -31,6 +30,7 @@ from zspace.samplers import fit_sampler
 from zspace.studies.base import StudyContext
 from zspace.studies.celeba_ae_vs_vae import face_distance
 from zspace.studies.celeba_common import celeba_config
+from zspace.training_run import train_run
 
 MODELS = (("ae", "celeba-ae"), ("vae-kl5", "celeba-vae"))
 

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from conftest import check_page_in_browser
-from zspace.analyze import analysis_settings
+from zspace.analysis_report import analysis_settings
 from zspace.errors import ConfigError
 from zspace.report import fmt, to_json, write_report
 from zspace.sections.base import FigureItem, Section, Table

@@ -10,11 +10,11 @@ from safetensors.torch import load_file
 
 from test_training import make_trainer, tiny_config, tiny_data
 from zspace import runs
-from zspace.api import train_run
 from zspace.config import ModelConfig, load_config
 from zspace.models import build_model
 from zspace.models.base import Encoding
 from zspace.training import probe_radius
+from zspace.training_run import train_run
 
 
 class FixedEncoder(torch.nn.Module):

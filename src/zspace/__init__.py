@@ -23,7 +23,7 @@ _LAZY = {
     "Latents": "zspace.embedding",
     "embed": "zspace.embedding",
     "load_latents": "zspace.embedding",
-    "train_run": "zspace.api",
+    "train_run": "zspace.training_run",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -95,8 +95,8 @@ def _overrides(args: argparse.Namespace) -> list:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from zspace.api import train_run
     from zspace.config import load_config
+    from zspace.training_run import train_run
 
     cfg = load_config(args.config, _overrides(args))
     steps = None
@@ -129,11 +129,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from zspace.api import check_data, data_reference
     from zspace.data import load_dataset
     from zspace.embedding import embed
     from zspace.runs import load_run
     from zspace.training import resolve_device
+    from zspace.training_run import check_data, data_reference
 
     device = resolve_device(args.device)
     run = load_run(args.run, device=device)
@@ -162,9 +162,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from zspace.api import resolve, seeded_model
     from zspace.config import load_config
-    from zspace.summary import format_table, layer_table
+    from zspace.model_summary import format_table, layer_table
+    from zspace.training_run import resolve, seeded_model
 
     cfg = resolve(load_config(args.config, _overrides(args)))
     model = seeded_model(cfg)
@@ -195,7 +195,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from zspace.analyze import analyze
+    from zspace.analysis_report import analyze
     from zspace.training import resolve_device
 
     sets = [*(args.set or []), *([f"seed={args.seed}"] if args.seed is not None else [])]

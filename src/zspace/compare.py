@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.analysis_report import analysis_settings, open_source, run_sections, source_summary
 from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
 from zspace.report import slug, write_report

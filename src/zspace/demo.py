@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from zspace.analyze import analyze
-from zspace.api import train_run
+from zspace.analysis_report import analyze
 from zspace.config import load_config, packaged_config
+from zspace.training_run import train_run
 
 log = logging.getLogger(__name__)
 

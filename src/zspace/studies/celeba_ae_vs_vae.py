@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.analyze import analysis_settings, open_source, run_sections, source_summary
-from zspace.api import train_run
+from zspace.analysis_report import analysis_settings, open_source, run_sections, source_summary
+from zspace.training_run import train_run
 from zspace.compare import compare_sections
 from zspace.errors import ConfigError
 from zspace.figures.training import image_grid

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from zspace.api import train_run
+from zspace.training_run import train_run
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
 from zspace.models import build_model

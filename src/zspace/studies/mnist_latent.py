@@ -19,8 +19,8 @@ import numpy as np
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, errors_vs_k, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
-from zspace.api import train_run
-from zspace.config import load_config, packaged_config
+from zspace.training_run import train_run
+from zspace.config import load_config
 from zspace.data import load_dataset
 from zspace.embedding import embed
 from zspace.errors import ConfigError
@@ -128,7 +128,7 @@ def validate(cfg: Config) -> None:
 def _train_and_embed(model: str, cfg: Config, path: Path, ctx: StudyContext) -> tuple[Split, dict]:
     overrides = list(cfg.ae if model == "ae" else cfg.vae)
     run_cfg = load_config(
-        packaged_config("mnist-ae25"),
+        ctx.packaged_config("mnist-ae25"),
         [
             *overrides,
             ("name", f"{model}25"),
