@@ -107,3 +107,24 @@ def test_ae_is_deterministic():
     assert enc.mu is None
     assert enc.logvar is None
     assert torch.equal(enc.z, m.encode(x).z)
+
+
+def test_decode_images_batches_equal_one_decode():
+    """The one batched decoding loop: any batch size gives the images of a single decode call, NHWC on the CPU."""
+    import numpy as np
+    import torch
+
+    from zspace.config import ModelConfig
+    from zspace.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="ae", z_dim=3, image_size=8, channels=2, filters=(4, 8))).eval()
+    z = np.random.default_rng(0).standard_normal((7, 3)).astype(np.float32)
+    with torch.no_grad():
+        whole = model.decode(torch.from_numpy(z)).permute(0, 2, 3, 1).numpy()
+    for batch in (1, 2, 7, 100):
+        np.testing.assert_allclose(model.decode_images(z, batch_size=batch), whole, atol=1e-6)
+    assert model.decode_images(z[0]).shape == (1, 8, 8, 2)
+    assert model.decode_images(np.zeros((0, 3))).shape == (0, 8, 8, 2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        model.decode_images(z, batch_size=0)

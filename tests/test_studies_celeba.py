@@ -118,3 +118,27 @@ def test_study_cli_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["zspace: error: --seeds must be comma-separated integers, e.g. 0,1,2; got '0,x'"]
     assert not (tmp_path / "s").exists()
+
+
+def test_axes_elbow_table_from_constructed_metrics():
+    from zspace.studies.celeba_ae_vs_vae import axes_elbow_section
+
+    ms = {
+        "ae": {
+            "axes": {"n_flagged": 3, "flagged": [52, 7, 221], "bulk_width": 1.5},
+            "elbow": {
+                "lloyd": {"algorithm": "lloyd", "elbow_k": 40, "elbow_pronounced": False, "elbow_slope_ratio": 1.2},
+                "minibatch": {"algorithm": "minibatch", "elbow_k": 38, "elbow_pronounced": True,
+                              "elbow_slope_ratio": None},
+            },
+        },
+        "vae-kl5": {},  # an analysis that did not run: dashes, no crash
+    }  # fmt: skip
+    section = axes_elbow_section(ms)
+    rows = section.tables[0].rows
+    assert rows[0] == [
+        "ae", 3, "52, 7, 221", 1.5, "52, 221",  # two of the series' five axes
+        "lloyd: k = 40, slope ratio 1.20, not pronounced", "minibatch: k = 38, slope ratio inf, pronounced",
+    ]  # fmt: skip
+    assert rows[1] == ["vae-kl5", None, "", None, "-", "-", "-"]
+    assert section.metrics["ae"] == {"n_flagged": 3, "elbow": [40, 38]}

@@ -127,7 +127,7 @@ def reconstruct(model: LatentModel, x: Any, *, batch_size: int = 256) -> torch.T
 def decode(model: LatentModel, z: Any, *, batch_size: int = 256) -> torch.Tensor:
     """Decode latent points (N, z_dim) or (z_dim,), numpy or torch, to images (N, C, H, W) in [0, 1]."""
     zt = as_latents(z, model.cfg.z_dim, device=_device(model))
-    return torch.cat([model.decode(zt[s : s + batch_size]) for s in range(0, len(zt), batch_size)])
+    return torch.cat(list(model.decode_batches(zt, batch_size=batch_size)))
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,20 +60,22 @@ class LatentModel(nn.Module):
             z = as_latents(z, self.cfg.z_dim, device=next(self.parameters()).device)
         return torch.sigmoid(self.decoder(z))
 
-    @torch.no_grad()
-    def decode_images(self, z, *, batch_size: int = 256) -> np.ndarray:
-        """Decode many points in batches to images for figures and metrics: z (N, z_dim), numpy or torch, to a
-        numpy array (N, H, W, C) float32 in [0, 1] on the CPU (one batch on the device at a time)."""
+    def decode_batches(self, z, *, batch_size: int = 256) -> Iterator[torch.Tensor]:
+        """The one batched decoding loop: z (N, z_dim) or (z_dim,), numpy or torch, as decoded batches
+        (B, C, H, W) in [0, 1] on the model's device, no gradients, ``batch_size`` points at a time."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = next(self.parameters()).device
         zt = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
-        if zt.ndim == 1:
-            zt = zt[None]
-        out = [
-            self.decode(zt[s : s + batch_size].float().to(device)).permute(0, 2, 3, 1).float().cpu().numpy()
-            for s in range(0, len(zt), batch_size)
-        ]
+        zt = zt[None] if zt.ndim == 1 else zt
+        with torch.no_grad():
+            for s in range(0, len(zt), batch_size):
+                yield self.decode(zt[s : s + batch_size].float().to(device))
+
+    def decode_images(self, z, *, batch_size: int = 256) -> np.ndarray:
+        """Decode many points for figures and metrics: a numpy array (N, H, W, C) float32 in [0, 1] on the CPU
+        (one batch on the device at a time)."""
+        out = [x.permute(0, 2, 3, 1).float().cpu().numpy() for x in self.decode_batches(z, batch_size=batch_size)]
         if not out:
             return np.zeros((0, self.cfg.image_size, self.cfg.image_size, self.cfg.channels), np.float32)
         return np.concatenate(out)
