@@ -251,7 +251,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             data=args.data,
             quick=args.quick,
             seed=args.seed,
-            device=args.device or "auto",
+            device=args.device,
             sets=args.set or [],
             config_path=args.config,
             values=values,

@@ -511,6 +511,7 @@ class Config:
 
 QUICK = {"epochs": 1, "limit": 200, "attribute_clusters": 8}
 TITLE = "zspace study: AE vs tiny-KL VAE vs generative VAE on CelebA"
+USES_DEVICE = True  # trains and encodes models: --device applies
 DATA = "celeba"
 
 

@@ -29,6 +29,7 @@ PUBLISHED = {(512, 0): (9.83, 5.1), (256, 0): (5.11, 2.76), (256, 256): (2.88, 2
 CONFIGS = [(256, 0), (256, 256), (256, 384), (512, 0), (512, 256), (512, 384)]
 PUBLISHED_EPOCH_S = 120  # post XII: one epoch of 170,000 images on a GTX 960; batch 256 was no faster
 TITLE = "zspace study: encoder size"
+USES_DEVICE = True  # trains and encodes models: --device applies
 DATA = "celeba"
 
 

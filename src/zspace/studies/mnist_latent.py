@@ -82,6 +82,7 @@ QUICK = {
     "threads": 1,
 }
 TITLE = "KMeans as a classifier: MNIST autoencoder latents"
+USES_DEVICE = True  # trains and encodes models: --device applies
 DATA = "mnist"
 
 
