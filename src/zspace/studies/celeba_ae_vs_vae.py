@@ -500,9 +500,9 @@ def attributes_section(run_dirs: dict[str, Path], cfg: Config, seed: int) -> Sec
 
 @dataclass
 class Config:
-    epochs: int = 6  # training epochs per model (the series: 24 on 170,000 images; 6 keep a model near 1 h on 2 CPUs)
+    epochs: int = 6  # training epochs per model (the series: 24 on 170,000; 6 on 10,000 images: ~3 min on 2 cores)
     limit: int = 0  # CelebA images used; 0 = the whole folder
-    seeds: tuple[int, ...] = ()  # training seeds, several runs per model (a run-to-run table); () = the study seed
+    seeds: tuple[int, ...] = ()  # training seeds, several runs per model (a run-to-run table); [] = --seed alone
     attribute: str = "Smiling"  # the attribute colouring the t-SNE maps
     clip_off: bool = True  # also the tiny-KL VAE without eps clipping (the series' jump of the radius to ~66)
     attribute_clusters: int = 40  # KMeans k for attributes against clusters (the series: 38 - 42 plausible); 0 = skip
