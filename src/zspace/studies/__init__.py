@@ -37,7 +37,16 @@ ABOUT: dict[str, str] = {
     "celeba-ae-vs-vae": "AE vs tiny-KL VAE vs generative VAE on CelebA, in numbers (posts XIII, XIV)",
 }
 
-__all__ = ["ABOUT", "STUDIES", "StudyContext", "StudyResult", "options_help", "run_study", "study_config", "study_module"]
+__all__ = [
+    "ABOUT",
+    "STUDIES",
+    "StudyContext",
+    "StudyResult",
+    "options_help",
+    "run_study",
+    "study_config",
+    "study_module",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from zspace.analysis_report import analysis_settings, open_source, run_sections, source_summary
-from zspace.training_run import train_run
 from zspace.compare import compare_sections
 from zspace.errors import ConfigError
 from zspace.figures.training import image_grid
@@ -28,6 +27,7 @@ from zspace.sections.base import FigureItem, Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.celeba_common import celeba_config, decode_gaussian_grid
 from zspace.studies.celeba_quality import PAIRS, quality_checks, quality_section
+from zspace.training_run import train_run
 
 log = logging.getLogger(__name__)
 
@@ -492,9 +492,11 @@ def attributes_section(run_dirs: dict[str, Path], cfg: Config, seed: int) -> Sec
             ),
         )
         best = {k: max(v, key=v.get) for k, v in nmi_rows.items()}
-        section.summary = "Best captured attribute: " + "; ".join(
-            f"{k} {a} (NMI {nmi_rows[k][a]:.3f})" for k, a in best.items()
-        ) + "."
+        section.summary = (
+            "Best captured attribute: "
+            + "; ".join(f"{k} {a} (NMI {nmi_rows[k][a]:.3f})" for k, a in best.items())
+            + "."
+        )
     return section
 
 

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from zspace.training_run import train_run
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
 from zspace.models import build_model
@@ -21,6 +20,7 @@ from zspace.sections.base import FigureItem, Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.celeba_common import celeba_config, decode_gaussian_grid
 from zspace.studies.memory import peak_training_memory, training_speed
+from zspace.training_run import train_run
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ def validate(cfg: Config) -> None:
             f"{cfg.memory_batch}, {cfg.speed_steps}, {cfg.limit}"
         )
     if any(b < 1 for b in cfg.speed_batches) or any(e < 0 for e in cfg.speed_extra):
-        raise ConfigError(f"speed_batches must be >= 1 and speed_extra >= 0, got {cfg.speed_batches}, {cfg.speed_extra}")
+        raise ConfigError(
+            f"speed_batches must be >= 1 and speed_extra >= 0, got {cfg.speed_batches}, {cfg.speed_extra}"
+        )
 
 
 def parameter_section(*, batch_size: int, measure_memory: bool, device: str) -> Section:

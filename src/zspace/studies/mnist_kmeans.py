@@ -207,7 +207,7 @@ def _elbow(split: Split, cfg: Config, seed: int, ctx: StudyContext) -> tuple[lis
         caption = (
             f"The same elbow on Normalizer-scaled pixels (every image divided by its L2 norm). Both curves divided by "
             f"their inertia at k = {ks[0]} differ by at most {diff:.3f} (share of the k = {ks[0]} inertia); "
-            "the series: \"the shape of the curve does not change\"."
+            'the series: "the shape of the curve does not change".'
         )
         section = elbow_section("elbow-normalizer", [normal], caption=caption)
         section.title = "Elbow of the Normalizer-scaled pixels"

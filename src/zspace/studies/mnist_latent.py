@@ -19,7 +19,6 @@ import numpy as np
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, errors_vs_k, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
-from zspace.training_run import train_run
 from zspace.config import load_config
 from zspace.data import load_dataset
 from zspace.embedding import embed
@@ -28,6 +27,7 @@ from zspace.runs import load_run
 from zspace.sections.base import Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.clustering import Split, accuracy_section, classifier_section, elbow_section, tsne_section
+from zspace.training_run import train_run
 
 log = logging.getLogger(__name__)
 

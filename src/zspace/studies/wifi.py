@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
+from zspace.analyses.classifier import ClusterClassifier, Evaluation, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import embed_tsne
-from zspace.analyses.classifier import ClusterClassifier, Evaluation, evaluate
 from zspace.config import DataConfig
 from zspace.errors import ConfigError
 from zspace.figures.cluster import explained_variance_plot, split_errors_plot
@@ -46,7 +46,9 @@ DATA = "wifi"
 
 def validate(cfg: Config) -> None:
     if cfg.splits < 1 or cfg.n_clusters < 1 or cfg.n_init < 1:
-        raise ConfigError(f"splits, n_clusters and n_init must be >= 1, got {cfg.splits}, {cfg.n_clusters}, {cfg.n_init}")
+        raise ConfigError(
+            f"splits, n_clusters and n_init must be >= 1, got {cfg.splits}, {cfg.n_clusters}, {cfg.n_init}"
+        )
     if any(d < 0 or d > 7 for d in cfg.spaces) or not cfg.spaces:
         raise ConfigError(f"spaces must be 0 (the 7 signals) or 1..7 PCA components, got {list(cfg.spaces)}")
 
