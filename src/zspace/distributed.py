@@ -10,10 +10,13 @@ others as a :class:`DistributedFailure` (a one-line error, exit 1), never a hang
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -68,9 +71,16 @@ def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
     return world, device
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(world: World, *, ok: bool) -> None:
+    """Leave the process group. After a success every process first waits for the others (rank 0 still writes
+    its last checkpoint and evaluation when the others are done), and what held the group (DDP's reducer) is
+    collected first, so that no process tears gloo down at interpreter exit while a peer still talks to it."""
+    if not dist.is_initialized():
+        return
+    gc.collect()
+    if ok and world.distributed:
+        barrier(world)
+    dist.destroy_process_group()
 
 
 def barrier(world: World) -> None:
@@ -78,16 +88,41 @@ def barrier(world: World) -> None:
         guarded(dist.barrier)
 
 
+# What a collective raises when a peer is gone: gloo's "Connection reset/closed by peer", NCCL errors, timeouts.
+_LOST = re.compile(r"gloo|nccl|connection|by peer|timed? ?out|processgroup|c10d", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def collectives(world: World | None = None, *, mixed: bool = True) -> Iterator[None]:
+    """Code that talks to the other processes: a peer that failed or vanished becomes a one-line
+    :class:`DistributedFailure`.
+
+    ``mixed``: the code also computes (DDP's gradient all-reduce runs inside ``backward``), so only errors that
+    read as a lost peer are translated and others (a bug) pass through; an out-of-memory always passes. With
+    ``world`` given and single, nothing is caught at all.
+    """
+    if world is not None and not world.distributed:
+        yield
+        return
+    try:
+        yield
+    except (torch.OutOfMemoryError, DistributedFailure):
+        raise
+    except (RuntimeError, dist.DistError) as e:
+        text = str(e).strip()
+        if mixed and not isinstance(e, dist.DistError) and not _LOST.search(text):
+            raise
+        first = text.splitlines()[0] if text else type(e).__name__
+        where = f"process {dist.get_rank()} of {dist.get_world_size()}: " if dist.is_initialized() else ""
+        raise DistributedFailure(
+            f"{where}lost another training process ({first}); the last checkpoint is intact: rerun with --resume"
+        ) from None
+
+
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a collective; a peer that failed or vanished becomes a one-line :class:`DistributedFailure`."""
-    try:
+    with collectives(mixed=False):
         return fn(*args, **kwargs)
-    except (RuntimeError, dist.DistError) as e:  # DistBackendError, gloo "Connection closed by peer", timeouts
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DistributedFailure(
-            f"process {dist.get_rank()} of {dist.get_world_size()}: lost another training process ({first}); "
-            "the last checkpoint is intact: rerun with --resume"
-        ) from None
 
 
 def run_on_main(world: World, fn: Callable[[], T]) -> T:

@@ -36,7 +36,7 @@ from zspace.atomic import atomic_write_bytes
 from zspace.batches import epoch_order, global_batches, local_slice, make_batches, to_tensor
 from zspace.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from zspace.config import RunConfig
-from zspace.distributed import SINGLE, World, all_sum, share_bytes
+from zspace.distributed import SINGLE, World, all_sum, collectives, share_bytes
 from zspace.errors import ConfigError, DataError, TrainingDiverged
 from zspace.losses import LossParts, compute_loss
 from zspace.models import LatentModel
@@ -289,6 +289,10 @@ class Trainer:
     def _step(self, xb: torch.Tensor, n: int, window: tuple | None) -> torch.Tensor:
         """One optimiser step on this process's slice; returns the global loss parts and stop flag (device)."""
         x = to_tensor(xb, self.device, channels_last=self.cfg.train.channels_last)  # (b, C, H, W)
+        with collectives(self.world):  # DDP talks to the other processes in forward and in backward
+            return self._update(x, n, window)
+
+    def _update(self, x: torch.Tensor, n: int, window: tuple | None) -> torch.Tensor:
         with _autocast(self.cfg, self.device):
             out = self.net(x, eps_window=window)
         m = self.cfg.model
@@ -307,7 +311,8 @@ class Trainer:
 
     def _read_back(self, pending: list[_Pending], sums: _Sums, epoch: int) -> bool:
         """One device sync for the pending steps; raises at the first non-finite loss; returns whether to stop."""
-        rows = torch.stack([q.values for q in pending]).tolist()
+        with collectives(self.world):  # on CUDA a failed all-reduce may surface at this sync
+            rows = torch.stack([q.values for q in pending]).tolist()
         for q, row in zip(pending, rows, strict=True):
             values = dict(zip(_PARTS, row[:4], strict=True))
             if not math.isfinite(values["total"]):

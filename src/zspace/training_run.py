@@ -82,11 +82,14 @@ def train_run(
     """
     cfg = resolve(cfg)
     world, device = distributed.init(resolve_device(cfg.train.device), cfg.train.dist_timeout)
+    ok = False
     try:
-        return _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch)
+        run_dir = _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch)
+        ok = True
     finally:
         if world.distributed:
-            distributed.shutdown()
+            distributed.shutdown(world, ok=ok)
+    return run_dir
 
 
 def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -> Path:
