@@ -161,8 +161,10 @@ def test_a_killed_process_makes_the_other_exit_with_one_line(tmp_path):
     assert len(good) > 0
 
 
-GLOO_RESET = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
-              "[127.0.0.1]:26505: Connection reset by peer. This is typically caused by a remote worker hanging")
+GLOO_RESET = (
+    "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+    "[127.0.0.1]:26505: Connection reset by peer. This is typically caused by a remote worker hanging"
+)
 
 
 def test_a_lost_peer_inside_backward_becomes_one_line_and_other_errors_pass():
@@ -171,22 +173,23 @@ def test_a_lost_peer_inside_backward_becomes_one_line_and_other_errors_pass():
     from zspace.errors import DistributedFailure
 
     two = World(rank=0, size=2)
+
+    def raised(world: World, error: Exception, **kw) -> None:
+        with collectives(world, **kw):
+            raise error
+
     with pytest.raises(DistributedFailure, match=r"^lost another training process \(\[/__w.*Connection reset") as e:
-        with collectives(two):
-            raise RuntimeError(GLOO_RESET + "\nsecond line")
-    assert "\n" not in str(e.value) and "rerun with --resume" in str(e.value)
-    with pytest.raises(RuntimeError, match="^mat1 and mat2 shapes cannot be multiplied$"):  # a bug stays a bug
-        with collectives(two):
-            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+        raised(two, RuntimeError(GLOO_RESET + "\nsecond line"))
+    assert "\n" not in str(e.value)
+    assert "rerun with --resume" in str(e.value)
+    with pytest.raises(RuntimeError, match=r"^mat1 and mat2 shapes cannot be multiplied$"):  # a bug stays a bug
+        raised(two, RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     with pytest.raises(torch.OutOfMemoryError):  # the CLI names an out-of-memory itself
-        with collectives(two):
-            raise torch.OutOfMemoryError("CUDA out of memory (gloo)")
+        raised(two, torch.OutOfMemoryError("CUDA out of memory (gloo)"))
     with pytest.raises(RuntimeError, match="Connection reset"):  # one process: nothing to lose
-        with collectives(World()):
-            raise RuntimeError(GLOO_RESET)
+        raised(World(), RuntimeError(GLOO_RESET))
     with pytest.raises(DistributedFailure, match=r"lost another training process \(boom\)"):  # a collective alone
-        with collectives(two, mixed=False):
-            raise RuntimeError("boom")
+        raised(two, RuntimeError("boom"), mixed=False)
 
 
 # --- the device-resident path and the deferred read-back (in process, CPU) -------------------------------------
