@@ -249,6 +249,9 @@ def test_section_without_model_skips_paths_with_a_note():
     json.dumps(sec.metrics, allow_nan=False)
     assert sec.summary.startswith("The TwoNN intrinsic dimension is")
     assert sec.tables[0].rows
+    void_rows = {r[0]: r[1:] for r in sec.tables[0].rows if r[0].startswith("void share")}
+    share = sec.metrics["void"]["shares"]["gaussian_fit"]
+    assert [f"{100 * share:.1f} %", "~5 %: no voids; ~100 %: mostly void"] in void_rows.values()  # shares in %
 
 
 def test_section_with_model_decodes_paths():

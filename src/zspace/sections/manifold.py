@@ -277,7 +277,8 @@ def _table(
         ["KS statistic data vs Gaussian", _r(nn.ks_statistic, 3), "0: same distribution; 1: no overlap"],
     ]
     for source, share in void.shares.items():
-        rows.append([f"void share, {plots.SOURCE_LABELS[source]}", _r(share, 4), "~0.05: no voids; ~1: mostly void"])
+        base = f"~{100 * (1 - void.quantile):.0f} %: no voids; ~100 %: mostly void"
+        rows.append([f"void share, {plots.SOURCE_LABELS[source]}", f"{100 * share:.1f} %", base])
     if profile is not None:
         m = profile.to_metrics()
         rows.append(
