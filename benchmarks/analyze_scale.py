@@ -28,7 +28,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 
 from zspace.analyses.elbow import elbow_curve
-from zspace.embedding import load_latents
+from zspace.latents.embedding import load_latents
 from zspace.sections import section_module
 from zspace.sections.base import Context
 

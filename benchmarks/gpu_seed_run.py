@@ -49,7 +49,7 @@ def run(x: np.ndarray, batch_size: int, epochs: int, args: argparse.Namespace) -
     """Seconds and images/s of ``epochs`` epochs (the first epoch's warm-up included in the total)."""
     from zspace.config import load_config
     from zspace.models import build_model
-    from zspace.training import Trainer
+    from zspace.train.loop import Trainer
 
     sets = ["model.image_size=96", "model.channels=3", "model.z_dim=256", "model.kl_weight=1e-5",
             f"train.batch_size={batch_size}", f"train.epochs={epochs}",

@@ -34,7 +34,7 @@ SETTINGS = ["--epochs", "3", "--set", "model.z_dim=4", "--set", "model.filters=[
 
 
 def command(out: Path, name: str, resume: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "zspace.cli", "-q", "train", str(CONFIG), "--out-dir", str(out), "--name", name]
+    cmd = [sys.executable, "-m", "zspace", "-q", "train", str(CONFIG), "--out-dir", str(out), "--name", name]
     return cmd + SETTINGS + (["--resume"] if resume else [])
 
 

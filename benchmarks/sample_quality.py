@@ -22,15 +22,15 @@ import numpy as np
 import torch
 
 from zspace.data import load_dataset
-from zspace.feature_net import data_features, extract, feature_network, generated_features
-from zspace.generate import reconstruct
-from zspace.quality import NAME, score
-from zspace.runs import WEIGHTS, load_run
-from zspace.samplers import fit_sampler
+from zspace.latents.feature_net import data_features, extract, feature_network, generated_features
+from zspace.latents.generate import reconstruct
+from zspace.latents.quality import NAME, score
+from zspace.latents.samplers import fit_sampler
+from zspace.runs.folder import WEIGHTS, load_run
 from zspace.studies.base import StudyContext
 from zspace.studies.celeba_ae_vs_vae import face_distance
 from zspace.studies.celeba_common import celeba_config
-from zspace.training_run import train_run
+from zspace.train.run import train_run
 
 MODELS = (("ae", "celeba-ae"), ("vae-kl5", "celeba-vae"))
 

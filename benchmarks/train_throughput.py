@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zspace.batches import ResidentBatches, epoch_order, global_batches, to_tensor
 from zspace.config import load_config
 from zspace.data import load_dataset
 from zspace.data.cache import decode_image, list_images
-from zspace.losses import compute_loss
 from zspace.models import build_model
-from zspace.training import resolve_device
+from zspace.models.inputs import to_tensor
+from zspace.models.losses import compute_loss
+from zspace.train.batches import ResidentBatches, epoch_order, global_batches
+from zspace.train.loop import resolve_device
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba" / "img_align_celeba_89x109"
 
@@ -185,7 +186,7 @@ def ddp_comparison(args, n: int) -> None:
     import sys
     import tempfile
 
-    from zspace.runs import read_history
+    from zspace.runs.folder import read_history
 
     sets = ["--set", "model.kl_weight=1e-5", "--set", "data.name='celeba'", "--set", f"data.limit={n}",
             "--set", "data.test_fraction=0", "--set", "train.radius_probe=0", "--set", "data.crop='center'",

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zspace.cli import main
-from zspace.ownership import run_lock
+from zspace.cli.main import main
+from zspace.io.ownership import run_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "configs" / "digits-demo.toml")
@@ -231,8 +231,8 @@ def test_compare_the_same_run_twice(capsys, run_dir, tmp_path):
 
 
 def test_runs_whose_names_slug_alike_get_distinct_names():
-    from zspace.compare import _unique_name
-    from zspace.report import slug
+    from zspace.report.compare import _unique_name
+    from zspace.report.page import slug
 
     taken: dict[str, object] = {}
     for name, path in [("a b", Path("x/a b")), ("a-b", Path("y/a-b")), ("a b", Path("z/a b"))]:
@@ -278,7 +278,7 @@ def test_nonfinite_rows_are_counted_named_and_dropped(capsys, tmp_path):
     assert code == 0, err
     metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert metrics["source"]["n"] == 197
-    from zspace.embedding import load_latents
+    from zspace.latents.embedding import load_latents
 
     assert load_latents(lat).meta["nonfinite_dropped"] == 3
     assert load_latents(lat).meta["nonfinite_first_row"] == 3
@@ -379,7 +379,7 @@ def tmpfs(path: Path, size: str):
 
 def sub_cli(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "zspace.cli", "-q", *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "zspace", "-q", *argv], capture_output=True, text=True,
                           timeout=300, env=env, cwd=cwd)  # fmt: skip
     return proc.returncode, proc.stderr
 
@@ -460,9 +460,9 @@ def test_a_wifi_file_with_huge_integers(capsys, tmp_path, row, needle):
 
 
 def test_batches_and_maps_the_machine_cannot_hold_are_refused_before_allocating(monkeypatch):
-    from zspace import limits
     from zspace.config import ModelConfig
     from zspace.errors import ConfigError
+    from zspace.io import limits
     from zspace.models import activation_floats, check_batch_size
     from zspace.sections import tsne
 
@@ -483,7 +483,7 @@ def test_two_processes_training_one_run_name(tmp_path):
     import time
 
     out = tmp_path / "runs"
-    first = subprocess.Popen([sys.executable, "-m", "zspace.cli", "-q", *train(out, "d"), "--epochs", "500"],
+    first = subprocess.Popen([sys.executable, "-m", "zspace", "-q", *train(out, "d"), "--epochs", "500"],
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -595,7 +595,7 @@ def test_ctrl_c_during_training_exits_130_with_a_resumable_checkpoint(tmp_path):
     import time
 
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "zspace.cli", "-q", *train(out, "d"), "--epochs", "500"],
+    proc = subprocess.Popen([sys.executable, "-m", "zspace", "-q", *train(out, "d"), "--epochs", "500"],
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -619,6 +619,6 @@ def test_ctrl_c_during_training_exits_130_with_a_resumable_checkpoint(tmp_path):
 
 
 def runs_history(run: Path) -> list:
-    from zspace.runs import read_history
+    from zspace.runs.folder import read_history
 
     return read_history(run)

@@ -2,6 +2,6 @@
 
 import sys
 
-from zspace.cli import main
+from zspace.cli.main import main
 
 sys.exit(main())

@@ -39,7 +39,7 @@ import numpy as np
 from zspace.data.base import Progress
 from zspace.data.files import decode_image, fingerprint, list_images, list_relpaths
 from zspace.errors import ConfigError, DataError
-from zspace.limits import check_disk
+from zspace.io.limits import check_disk
 
 __all__ = [
     "CACHE_VERSION",

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from zspace.data import Dataset, Progress, load_dataset
-from zspace.embedding import Latents, embed, load_latents
 from zspace.errors import DataError, ZSpaceError
 from zspace.explore.data import ExploreConfig, Explorer, validate
-from zspace.runs import CONFIG, load_run
+from zspace.latents.embedding import Latents, embed, load_latents
+from zspace.runs.folder import CONFIG, load_run
 from zspace.sections.decode import dataset_rows
 
 log = logging.getLogger(__name__)

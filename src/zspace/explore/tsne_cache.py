@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from zspace.analyses.tsne import PRESETS, embed_tsne
-from zspace.atomic import atomic_write_bytes, atomic_write_text
 from zspace.errors import ConfigError
+from zspace.io.atomic import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 

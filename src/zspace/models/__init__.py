@@ -7,7 +7,7 @@ from torch import nn
 
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
-from zspace.limits import check_memory
+from zspace.io.limits import check_memory
 from zspace.models.ae import AE
 from zspace.models.base import Encoding, LatentModel, ModelOutput
 from zspace.models.conv import conv_sizes

@@ -55,7 +55,7 @@ class LatentModel(nn.Module):
         ``z`` may also be a numpy array or a single point (z_dim,); a wrong shape is a one-line DataError.
         """
         if not (isinstance(z, torch.Tensor) and z.ndim == 2 and z.shape[1] == self.cfg.z_dim and z.is_floating_point()):
-            from zspace.generate import as_latents
+            from zspace.models.inputs import as_latents
 
             z = as_latents(z, self.cfg.z_dim, device=next(self.parameters()).device)
         return torch.sigmoid(self.decoder(z))
@@ -79,27 +79,6 @@ class LatentModel(nn.Module):
         if not out:
             return np.zeros((0, self.cfg.image_size, self.cfg.image_size, self.cfg.channels), np.float32)
         return np.concatenate(out)
-
-    def reconstruct(self, x) -> torch.Tensor:
-        """Images (numpy or torch, uint8 or float, NHWC or NCHW) encoded and decoded: (B, C, H, W) in [0, 1].
-
-        A VAE decodes its mu. See :func:`zspace.generate.reconstruct`.
-        """
-        from zspace.generate import reconstruct
-
-        return reconstruct(self, x)
-
-    def sample(self, n: int, *, sampler=None, seed: int = 0) -> torch.Tensor:
-        """``n`` images (n, C, H, W) decoded from ``sampler`` (default N(0, I)); see :func:`zspace.generate.sample`."""
-        from zspace.generate import sample
-
-        return sample(self, n, sampler=sampler, seed=seed)
-
-    def interpolate(self, a, b, *, steps: int = 10, path: str = "linear") -> torch.Tensor:
-        """Decoded path (steps, C, H, W) from a to b (latent points or images), ``path`` linear or slerp."""
-        from zspace.generate import interpolate
-
-        return interpolate(self, a, b, steps=steps, path=path)
 
     def forward(
         self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from zspace.errors import ZSpaceError
 
 if TYPE_CHECKING:  # the report imports this module and must not pay for torch
-    from zspace.embedding import Latents
+    from zspace.latents.embedding import Latents
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Context:
     """What an analysis may use: the latents, and the run (model, config, data) when there is one."""
 
     latents: Latents
-    run: Any = None  # zspace.runs.Run, or None for a bare latents folder
+    run: Any = None  # zspace.runs.folder.Run, or None for a bare latents folder
     seed: int = 0
     progress: Any = None  # progress(what, done, total) from inside long analyses (t-SNE maps, elbow fits), or None
     _dataset: Any = field(default=None, repr=False)

@@ -14,6 +14,7 @@ import numpy as np
 from zspace.analyses import probes
 from zspace.errors import ConfigError
 from zspace.figures.decode import image_grid, interpolation_grid, reconstruction_pairs
+from zspace.latents.paths import interpolate as interpolate_path
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 TITLE = "Decoding points that are not data"
@@ -193,7 +194,7 @@ def _interpolations(cfg, model, points, source, rng, section) -> dict:
     labels = [f"{a} -> {b}" for a, b in pairs]
     result = {}
     for kind in ("linear", "slerp"):
-        paths = np.stack([probes.interpolate(points[a], points[b], cfg.steps, kind) for a, b in pairs])
+        paths = np.stack([interpolate_path(points[a], points[b], cfg.steps, kind) for a, b in pairs])
         images = decode(model, paths.reshape(-1, paths.shape[-1]), cfg.batch_size)
         mid = np.linalg.norm(paths[:, cfg.steps // 2], axis=1)
         ends = (np.linalg.norm(paths[:, 0], axis=1) + np.linalg.norm(paths[:, -1], axis=1)) / 2

@@ -9,7 +9,7 @@ import numpy as np
 from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
-from zspace.limits import check_memory
+from zspace.io.limits import check_memory
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 TITLE = "t-SNE maps"

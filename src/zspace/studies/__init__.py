@@ -83,7 +83,7 @@ def run_study(
 
     Every option is checked before anything runs or is written.
     """
-    from zspace.report import write_report
+    from zspace.report.page import write_report
     from zspace.studies.base import StudyContext, StudyResult, study_config
 
     module = study_module(name)

@@ -88,7 +88,7 @@ class StudyContext:
 
     def torch_device(self) -> str:
         """``device`` resolved ("auto": the first GPU if there is one, else the CPU)."""
-        from zspace.training import resolve_device
+        from zspace.train.loop import resolve_device
 
         return str(resolve_device(self.device))
 

@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.analysis_report import analysis_settings, open_source, run_sections, source_summary
-from zspace.compare import compare_sections
 from zspace.errors import ConfigError
 from zspace.figures.training import image_grid
+from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.report.compare import compare_sections
 from zspace.sections.base import FigureItem, Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.celeba_common import celeba_config, decode_gaussian_grid
 from zspace.studies.celeba_quality import PAIRS, quality_checks, quality_section
-from zspace.training_run import train_run
+from zspace.train.run import train_run
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 The series saw faces only from the kl-5 VAE's N(0, I) samples; Ghosh et al. (2020) get them from an AE by
 sampling a Gaussian mixture fitted on its latent points. The study's former L2 "faces" ratio (decoded image to
 nearest training image) rewards blur and did not separate them (0.68 / 0.68 / 0.75). This section scores each
-(model, sampler) with zspace-FID, precision, recall, density and coverage (:mod:`zspace.quality`) in the
-feature space of a CNN zspace trains on the study's images and their 40 attributes (:mod:`zspace.feature_net`),
+(model, sampler) with zspace-FID, precision, recall, density and coverage (:mod:`zspace.latents.quality`) in the
+feature space of a CNN zspace trains on the study's images and their 40 attributes (:mod:`zspace.latents.feature_net`),
 against the test images, with the training images themselves as the floor.
 """
 
@@ -14,10 +14,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from zspace.feature_net import FeatureConfig, data_features, feature_network, generated_features
-from zspace.quality import NAME, Quality, score
-from zspace.runs import load_run
-from zspace.samplers import fit_sampler
+from zspace.latents.feature_net import FeatureConfig, data_features, feature_network, generated_features
+from zspace.latents.quality import NAME, Quality, score
+from zspace.latents.samplers import fit_sampler
+from zspace.runs.folder import load_run
 from zspace.sections.base import Section, Table
 
 log = logging.getLogger(__name__)

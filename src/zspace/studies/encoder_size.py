@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
 from zspace.models import build_model
-from zspace.runs import load_run
+from zspace.runs.folder import load_run
 from zspace.sections.base import FigureItem, Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.celeba_common import celeba_config, decode_gaussian_grid
 from zspace.studies.memory import peak_training_memory, training_speed
-from zspace.training_run import train_run
+from zspace.train.run import train_run
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from zspace.config import ModelConfig
-from zspace.losses import compute_loss
 from zspace.models import build_model
+from zspace.models.losses import compute_loss
 
 
 def _rss_mib() -> float:

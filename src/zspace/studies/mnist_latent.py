@@ -21,13 +21,13 @@ from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
 from zspace.config import load_config
 from zspace.data import load_dataset
-from zspace.embedding import embed
 from zspace.errors import ConfigError
-from zspace.runs import load_run
+from zspace.latents.embedding import embed
+from zspace.runs.folder import load_run
 from zspace.sections.base import Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.clustering import Split, accuracy_section, classifier_section, elbow_section, tsne_section
-from zspace.training_run import train_run
+from zspace.train.run import train_run
 
 log = logging.getLogger(__name__)
 

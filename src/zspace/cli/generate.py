@@ -1,0 +1,255 @@
+"""``zspace sample``, ``zspace reconstruct``, ``zspace interpolate``, ``zspace quality``: the generative commands.
+
+Like the rest of the command line, these only parse arguments and chain library calls (:mod:`zspace.latents.generate`,
+:mod:`zspace.latents.samplers`, :mod:`zspace.latents.feature_net`, :mod:`zspace.latents.quality`); grids are drawn by
+:mod:`zspace.figures.decode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from zspace.errors import ConfigError, DataError
+
+log = logging.getLogger("zspace")
+
+SAMPLER_NAMES = ("normal", "gaussian", "gmm")
+
+
+def _components(value: str) -> int | str:
+    if value == "bic":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'bic' or an integer, got {value!r}") from None
+
+
+def _load(args: argparse.Namespace):
+    from zspace.runs.folder import load_run
+    from zspace.train.loop import resolve_device
+
+    return load_run(args.run, device=resolve_device(args.device))
+
+
+def _sampler(run, args: argparse.Namespace, progress=None):
+    from zspace.latents.samplers import fit_sampler
+
+    options = {"n_components": args.components} if args.sampler == "gmm" else {}
+    return fit_sampler(run, args.sampler, refit=args.refit, progress=progress, **options)
+
+
+def _dataset(run, args: argparse.Namespace):
+    from zspace.data import load_dataset
+
+    cfg = run.config.data
+    if getattr(args, "data", None):
+        cfg.path = str(Path(args.data).expanduser().resolve())
+    return load_dataset(cfg)
+
+
+def _save(fig, out: Path) -> None:
+    """Write a figure as PNG in one rename (a reader never sees half a file)."""
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must name a .png file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        Path(tmp).chmod(0o644)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("wrote %s", out)
+
+
+def _out(args: argparse.Namespace, name: str) -> Path:
+    return Path(args.out) if args.out else Path(args.run) / "generated" / name
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from zspace.cli.progress import bar
+    from zspace.figures.decode import image_grid
+    from zspace.latents.generate import sample, to_numpy_images
+
+    run = _load(args)
+    with bar("encoding", args.quiet) as progress:
+        sampler = _sampler(run, args, progress)
+    images = to_numpy_images(sample(run.model, args.n, sampler=sampler, seed=args.seed))
+    title = f"{run.config.name}: {args.n} decoded samples, sampler {_label(sampler)}"
+    _save(image_grid(images, ncols=args.ncols, title=title), _out(args, f"sample-{args.sampler}.png"))
+    return 0
+
+
+def _label(sampler) -> str:
+    if sampler.kind == "gmm":
+        return f"gmm ({sampler.n_components_} components)"
+    return "N(0, I)" if sampler.kind == "normal" else "Gaussian fitted on z"
+
+
+def read_images(path: str) -> np.ndarray:
+    """Images from a ``.npy`` file (no pickles) or one PNG/JPEG file, as an array for zspace.latents.generate."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"image file not found: {p}")
+    if p.suffix.lower() == ".npy":
+        try:
+            return np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise DataError(f"{p} is not a plain numeric .npy file ({str(e).splitlines()[0]})") from None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            arr = np.asarray(im.convert("L" if im.mode in ("L", "I;16", "I", "1") else "RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"{p} is not a readable image ({e})") from None
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from zspace.figures.decode import reconstruction_pairs
+    from zspace.latents.generate import as_images, reconstruct, to_numpy_images
+
+    run = _load(args)
+    if args.images:
+        images = read_images(args.images)
+    else:
+        data = _dataset(run, args)
+        rows = data.indices(args.split)
+        rows = np.sort(np.random.default_rng(args.seed).choice(rows, min(args.n, len(rows)), replace=False))
+        images = np.asarray(data.x[rows])
+    originals = to_numpy_images(as_images(images, run.model))
+    decoded = to_numpy_images(reconstruct(run.model, images))
+    fig = reconstruction_pairs(originals, decoded, ncols=args.ncols, title=f"{run.config.name}: reconstructions")
+    _save(fig, _out(args, "reconstruct.png"))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from zspace.figures.decode import interpolation_grid
+    from zspace.latents.generate import interpolate, to_numpy_images
+
+    run = _load(args)
+    if args.z:
+        ends = np.load(args.z, allow_pickle=False) if Path(args.z).is_file() else None
+        if ends is None:
+            raise DataError(f"latent file not found: {args.z}")
+        if ends.ndim != 2 or len(ends) < 2:
+            raise DataError(f"--z needs an array (2 * pairs, z_dim) of path ends, got shape {list(ends.shape)}")
+        pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
+        labels = [f"z[{i}] -> z[{i + 1}]" for i in range(0, len(ends) - 1, 2)]
+    else:
+        data = _dataset(run, args)
+        rows = data.indices(args.split)
+        if len(rows) < 2:
+            raise DataError(f"split {args.split!r} has fewer than 2 images to interpolate between")
+        picks = np.random.default_rng(args.seed).choice(rows, size=(args.pairs, 2), replace=len(rows) < 2 * args.pairs)
+        pairs = [(np.asarray(data.x[a]), np.asarray(data.x[b])) for a, b in picks]
+        labels = [f"{a} -> {b}" for a, b in picks]
+    paths = np.stack(
+        [to_numpy_images(interpolate(run.model, a, b, steps=args.steps, path=args.path)) for a, b in pairs]
+    )
+    fig = interpolation_grid(paths, title=f"{run.config.name}: {args.path} paths", row_labels=labels)
+    _save(fig, _out(args, f"interpolate-{args.path}.png"))
+    return 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from zspace.cli.progress import bar
+    from zspace.latents.feature_net import data_features, feature_network, generated_features
+    from zspace.latents.quality import NAME, score
+
+    run = _load(args)
+    data = _dataset(run, args)
+    device = next(run.model.parameters()).device
+    net = feature_network(data, device=device)
+    real = data_features(net, data, "test", args.real, seed=args.seed)
+    with bar("encoding", args.quiet) as progress:
+        sampler = _sampler(run, args, progress)
+    q = score(real, generated_features(net, run.model, sampler, args.n, seed=args.seed))
+    result = {"measure": f"{NAME} (features: {net.describe()})", "sampler": _label(sampler), **q.to_dict()}
+    print(json.dumps(result) if args.json else _quality_line(result))
+    return 0
+
+
+def _quality_line(r: dict) -> str:
+    return (
+        f"{r['sampler']}: {r['measure']}\n  FID {r['fid']:.4g}  precision {r['precision']:.3f}  recall "
+        f"{r['recall']:.3f}  density {r['density']:.3f}  coverage {r['coverage']:.3f}  "
+        f"({r['n_fake']} samples vs {r['n_real']} test images, k = {r['k']})"
+    )
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return n
+
+
+def _common(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("run", help="run folder")
+    p.add_argument("--out", help=f"PNG file to write (default RUN/generated/{default_out})")
+    p.add_argument("--seed", type=int, default=0, help="seeds the samples or the choice of images")
+    p.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")
+
+
+def _sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=SAMPLER_NAMES, default="normal",
+                   help="normal: the prior N(0, I); gaussian: one Gaussian fitted on the training z; gmm: a Gaussian "
+                        "mixture fitted on them (kept in RUN/samplers/)")  # fmt: skip
+    p.add_argument("--components", type=_components, default="bic", help="GMM size, or bic (default) to choose it")
+    p.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/ has it")
+
+
+def add_commands(add) -> None:
+    """Add the generative subcommands; ``add(name, **kw)`` makes one subparser (the CLI's, with -q/-v)."""
+    s = add("sample", help="decode samples of the prior or of a density fitted on the latent points")
+    _common(s, "sample-SAMPLER.png")
+    _sampler_options(s)
+    s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
+    s.add_argument("--ncols", type=_positive, default=8, help="images per grid row")
+    s.set_defaults(func=cmd_sample)
+
+    r = add("reconstruct", help="images beside their reconstructions (encoded and decoded)")
+    _common(r, "reconstruct.png")
+    r.add_argument("--images", help="a .npy array of images (N, H, W, C) or (N, C, H, W), uint8 or [0, 1] floats, "
+                                    "or one PNG/JPEG file (default: random images of the run's data)")  # fmt: skip
+    r.add_argument("--data", help="data path (default: the run's)")
+    r.add_argument("--split", choices=("train", "test", "all"), default="test")
+    r.add_argument("--n", type=_positive, default=20, help="number of random images (default 20)")
+    r.add_argument("--ncols", type=_positive, default=10, help="images per grid row")
+    r.set_defaults(func=cmd_reconstruct)
+
+    i = add("interpolate", help="decoded straight or spherical paths between data points")
+    _common(i, "interpolate-PATH.png")
+    i.add_argument("--path", choices=("linear", "slerp"), default="linear", help="straight line or great circle")
+    i.add_argument("--steps", type=_positive, default=10, help="images per path, both ends included (>= 2)")
+    i.add_argument("--pairs", type=_positive, default=4, help="random pairs of images of the run's data")
+    i.add_argument("--z", help="a .npy array (2 * P, z_dim): rows 0-1, 2-3, ... are the ends of P paths")
+    i.add_argument("--data", help="data path (default: the run's)")
+    i.add_argument("--split", choices=("train", "test", "all"), default="test")
+    i.set_defaults(func=cmd_interpolate)
+
+    q = add("quality", help="zspace-FID, precision, recall, density, coverage of a sampler's images")
+    q.add_argument("run", help="run folder")
+    _sampler_options(q)
+    q.add_argument("--n", type=_positive, default=1000, help="generated images (default 1000)")
+    q.add_argument("--real", type=_positive, default=2000, help="test images to compare with, at most (default 2000)")
+    q.add_argument("--data", help="data path (default: the run's)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")
+    q.add_argument("--json", action="store_true", help="print the scores as JSON")
+    q.set_defaults(func=cmd_quality)

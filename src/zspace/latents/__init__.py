@@ -1,0 +1,1 @@
+"""The latent space of a run: embedding a dataset (z, mu, logvar), generation, samplers, sample quality."""

@@ -1,0 +1,281 @@
+"""Encode a dataset into a latents folder that later analyses memory-map.
+
+A latents folder holds one ``.npy`` file per array, written batch by batch into memory maps, so encoding
+170,000 images x 256 dimensions never needs the whole array (let alone copies of it) in memory::
+
+    z.npy (N, z_dim) float32    mu.npy, logvar.npy (VAE only)    index.npy (N,) int64: item in the source
+    labels.npy (N,) int64       attributes.npy (N, A) int8       meta.json: run, split, names, eps_factor, seed
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zspace.data import Dataset, Progress
+from zspace.errors import ConfigError, DataError
+from zspace.io.atomic import replace_dir
+from zspace.io.limits import check_disk
+from zspace.io.ownership import exclusive, lock_path, remove_stale
+from zspace.models import LatentModel, check_batch_size
+from zspace.models.inputs import to_tensor
+
+log = logging.getLogger(__name__)
+
+ARRAYS = ("z", "mu", "logvar")
+
+
+@dataclass
+class Latents:
+    """Encoder outputs of a dataset split; arrays are read-only memory maps when loaded from disk.
+
+    ``z``, ``mu``, ``logvar`` : ndarray of shape (n_samples, z_dim); ``mu``/``logvar`` are None for an AE.
+    ``index`` : ndarray of shape (n_samples,), the item of each row in its source dataset.
+    """
+
+    z: np.ndarray
+    index: np.ndarray
+    mu: np.ndarray | None = None
+    logvar: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    attributes: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.z)
+
+
+@torch.no_grad()
+def encode_batches(
+    model: LatentModel,
+    x: np.ndarray,
+    rows: np.ndarray,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Encode ``x[rows]`` in order, one dict of (B, z_dim) float32 arrays (``z`` [, ``mu``, ``logvar``]) a batch."""
+    device = torch.device(device)
+    model.eval().to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    for start in range(0, len(rows), batch_size):
+        batch_rows = rows[start : start + batch_size]
+        enc = model.encode(to_tensor(x[batch_rows], device), generator=gen)
+        yield {k: getattr(enc, k).float().cpu().numpy() for k in ARRAYS if getattr(enc, k) is not None}
+
+
+def _check_replaceable(out: Path) -> None:
+    """A latents folder is replaced whole; refuse anything else at ``out`` (``--out .`` must not wipe a folder)."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
+        raise DataError(f"{out} exists and is not a latents folder (no meta.json); choose another --out")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} exists and is not a folder; choose another --out")
+
+
+def embed(
+    model: LatentModel,
+    data: Dataset,
+    out: str | Path,
+    *,
+    split: str = "all",
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    eps_factor: float | None = None,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Latents:
+    """Encode the ``split`` of ``data`` and write a latents folder at ``out`` (replaced atomically)."""
+    if not data.is_image:
+        raise DataError(f"dataset {data.name!r} is tabular; only image datasets can be embedded")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"embed batch size must be an integer >= 1, got {batch_size!r}")
+    if eps_factor is not None and not (math.isfinite(eps_factor) and eps_factor >= 0):
+        raise ConfigError(f"eps_factor must be a finite number >= 0, got {eps_factor!r}")
+    rows = data.indices(split)
+    if len(rows) == 0:
+        raise DataError(f"split {split!r} of dataset {data.name!r} is empty")
+    check_batch_size(model.cfg, min(batch_size, len(rows)), "embed batch size", training=False)
+    out = Path(out)
+    _check_replaceable(out)
+    n_arrays = len(ARRAYS) if model.kind == "vae" else 1
+    need = len(rows) * (
+        4 * model.cfg.z_dim * n_arrays + 8 * 2 + (data.attributes.shape[1] if data.attributes is not None else 0)
+    )
+    check_disk(out.parent, need + (1 << 20), f"writing {len(rows):,} latents")  # a full disk would fault the memory map
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_path(out, "latents"), f"latents folder {out}"):
+        remove_stale(out.parent, out.name)  # what a killed embed left: we hold the lock, so it is nobody's
+        return _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress)
+
+
+def _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress) -> Latents:
+    """Encode into a temporary folder beside ``out`` and swap it in (with the folder's lock held)."""
+    old_factor = getattr(model, "eps_factor", None)
+    if eps_factor is not None and old_factor is not None:
+        model.eps_factor = eps_factor
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        _write(model, data, rows, tmp, batch_size=batch_size, device=device, seed=seed, progress=progress)
+        info = {
+            "split": split,
+            "n": len(rows),
+            "z_dim": model.cfg.z_dim,
+            "kind": model.kind,
+            "seed": seed,
+            "eps_factor": getattr(model, "eps_factor", None),
+            "dataset": data.name,
+            "label_names": data.label_names,
+            "attribute_names": data.attribute_names,
+            **(meta or {}),
+        }
+        (tmp / "meta.json").write_text(json.dumps(info, indent=2, default=list) + "\n")
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if eps_factor is not None and old_factor is not None:
+            model.eps_factor = old_factor
+    return load_latents(out)
+
+
+def _write(
+    model: LatentModel, data: Dataset, rows: np.ndarray, tmp: Path, *, progress: Progress | None, **kw: Any
+) -> None:
+    n, z_dim = len(rows), model.cfg.z_dim
+    names = ARRAYS if model.kind == "vae" else ("z",)
+    maps = {k: _preallocated(tmp / f"{k}.npy", (n, z_dim)) for k in names}
+    done = 0
+    for arrays in encode_batches(model, data.x, rows, **kw):
+        b = len(arrays["z"])
+        for k, m in maps.items():
+            m[done : done + b] = arrays[k]
+        done += b
+        if progress:
+            progress(done, n)
+    for m in maps.values():
+        m.flush()
+    del maps
+    np.save(tmp / "index.npy", np.asarray(data.index)[rows].astype(np.int64))
+    if data.labels is not None:
+        np.save(tmp / "labels.npy", np.asarray(data.labels)[rows].astype(np.int64))
+    if data.attributes is not None:
+        np.save(tmp / "attributes.npy", np.asarray(data.attributes)[rows].astype(np.int8))
+
+
+def _preallocated(path: Path, shape: tuple[int, int]) -> np.memmap:
+    """A float32 .npy memory map whose blocks are allocated now: a full disk is ENOSPC here, not SIGBUS later."""
+    m = np.lib.format.open_memmap(path, "w+", np.float32, shape)
+    with path.open("r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, path.stat().st_size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+    return m
+
+
+def load_latents(path: str | Path, *, drop_nonfinite: bool = True) -> Latents:
+    """Memory-map a latents folder written by :func:`embed` (read-only; nothing is copied).
+
+    The arrays are checked against each other (2-D ``z`` with at least one row, ``mu``/``logvar`` of its shape,
+    ``index``/``labels``/``attributes`` of its length); a corrupt ``meta.json`` or a mismatch is a
+    :class:`~zspace.errors.DataError`. Rows with NaN or infinity in z/mu/logvar are counted, logged and dropped
+    (``meta["nonfinite_dropped"]``), or refused when ``drop_nonfinite`` is false or no finite row is left.
+    """
+    path = Path(path)
+    if not (path / "z.npy").is_file():
+        raise DataError(f"{path} is not a latents folder (no z.npy)")
+
+    def arr(name: str) -> np.ndarray | None:
+        f = path / f"{name}.npy"
+        if not f.is_file():
+            return None
+        try:
+            return np.load(f, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"latents file {f} is corrupt: {str(e).splitlines()[0] if str(e) else e}") from None
+
+    latents = Latents(
+        z=arr("z"),
+        index=arr("index"),
+        mu=arr("mu"),
+        logvar=arr("logvar"),
+        labels=arr("labels"),
+        attributes=arr("attributes"),
+        meta=_read_meta(path),
+        path=path,
+    )
+    _check_shapes(latents, path)
+    return _drop_nonfinite(latents, path, refuse=not drop_nonfinite)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    meta_file = path / "meta.json"
+    if not meta_file.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"latents metadata {meta_file} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"latents metadata {meta_file} must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def _check_shapes(lat: Latents, path: Path) -> None:
+    """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays have N rows."""
+    z = lat.z
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or not np.issubdtype(z.dtype, np.number):
+        raise DataError(f"latents folder {path}: z must be a numeric (n_samples >= 1, z_dim >= 1) array, got {z.shape}")
+    for name in ("mu", "logvar"):
+        a = getattr(lat, name)
+        if a is not None and (a.shape != z.shape or not np.issubdtype(a.dtype, np.number)):
+            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, z has {z.shape}")
+    if (lat.mu is None) != (lat.logvar is None):
+        raise DataError(f"latents folder {path}: mu.npy and logvar.npy come together (one is missing)")
+    if lat.index is None or lat.index.shape != (len(z),):
+        raise DataError(f"latents folder {path} is inconsistent: index.npy is missing or differs from z in length")
+    for name in ("labels", "attributes"):
+        a = getattr(lat, name)
+        if a is not None and (a.ndim < 1 or len(a) != len(z) or (name == "labels" and a.ndim != 1)):
+            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, but z has {len(z):,} rows")
+
+
+def _drop_nonfinite(lat: Latents, path: Path, *, refuse: bool, chunk: int = 65536) -> Latents:
+    names = [k for k in ARRAYS if getattr(lat, k) is not None]
+    good = np.ones(len(lat.z), dtype=bool)
+    for start in range(0, len(lat.z), chunk):  # chunked: a million rows never need a full-size temporary
+        for k in names:
+            block = getattr(lat, k)[start : start + chunk]
+            good[start : start + chunk] &= np.isfinite(block).all(axis=1)
+    bad = int((~good).sum())
+    if bad == 0:
+        return lat
+    first = int(np.flatnonzero(~good)[0])
+    what = f"latents folder {path}: {bad:,} of {len(good):,} rows hold NaN or infinity (first: row {first})"
+    if refuse or bad == len(good):
+        raise DataError(what + ("; no finite row is left" if bad == len(good) else ""))
+    log.warning("%s; they are dropped", what)
+    keep = np.flatnonzero(good)
+    rows = {
+        k: None if getattr(lat, k) is None else np.asarray(getattr(lat, k))[keep]
+        for k in (*ARRAYS, "index", "labels", "attributes")
+    }
+    meta = {**lat.meta, "nonfinite_dropped": bad, "nonfinite_first_row": first}
+    return Latents(meta=meta, path=lat.path, **rows)

@@ -1,0 +1,1 @@
+"""Reports: the HTML page writer, ``zspace analyze`` (one run's report) and ``zspace compare`` (several runs)."""

@@ -1,0 +1,174 @@
+"""``zspace analyze``: run the registered analyses on a run or a latents folder and write one report.
+
+Configuration: a TOML file with one table per analysis (``[radius] width = 0.05``) plus the top-level keys
+``only`` (list of analyses) and ``seed``; ``--set radius.width=0.05`` overrides single keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key
+from zspace.data import Progress, load_dataset
+from zspace.errors import ConfigError, DataError, ZSpaceError
+from zspace.latents.embedding import Latents, embed, load_latents
+from zspace.report.page import write_report
+from zspace.runs.folder import CONFIG, Run, load_run
+from zspace.sections import SECTIONS, section_module
+from zspace.sections.base import Context, Section
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Source:
+    """What is analysed: latents, the run they came from (None for a bare latents folder), a display name."""
+
+    latents: Latents
+    run: Run | None
+    name: str
+    root: Path  # the analysis folder goes under it by default
+
+
+def open_source(
+    path: str | Path, *, split: str = "all", progress: Progress | None = None, device: str = "cpu"
+) -> Source:
+    """A run folder (its latents are computed once if missing) or a latents folder written by ``embed``.
+
+    ``device``: where a run's missing latents are encoded (in batches of 1,024, ``progress(done, total)`` after
+    each); the analyses then use the model on the CPU.
+    """
+    path = Path(path)
+    if (path / CONFIG).is_file():
+        run = load_run(path)
+        lat_dir = path / "latents" / split
+        if not (lat_dir / "z.npy").is_file():
+            log.info("no latents in %s yet: encoding the %s split on %s", lat_dir, split, device)
+            data = load_dataset(run.config.data)
+            meta = {"run": str(path.resolve())}
+            embed(run.model, data, lat_dir, split=split, meta=meta, device=device, batch_size=1024, progress=progress)
+            run.model.cpu()
+        return Source(load_latents(lat_dir), run, run.config.name, path)
+    if (path / "z.npy").is_file():
+        latents = load_latents(path)
+        run_path = latents.meta.get("run")
+        run = None
+        if run_path and Path(run_path).is_dir():
+            try:
+                run = load_run(run_path)
+            except ZSpaceError as e:
+                log.warning("the run of these latents cannot be loaded (%s); analysing the latents alone", e)
+        name = run.config.name if run else path.name
+        return Source(latents, run, name, path)
+    if not path.exists():
+        raise DataError(f"not found: {path}")
+    raise DataError(f"{path} is neither a run folder ({CONFIG}) nor a latents folder (z.npy)")
+
+
+def analysis_settings(
+    config_path: str | Path | None = None, sets: list[str] | tuple[str, ...] = (), only: str | None = None
+) -> tuple[list[str], dict[str, Any], int]:
+    """The analyses to run, their configs and the seed, from a TOML file, overrides and ``--only``."""
+    d: dict[str, Any] = load_toml(config_path) if config_path else {}
+    for item in sets:
+        set_key(d, *parse_override(item))
+    unknown = sorted(set(d) - set(SECTIONS) - {"only", "seed"})
+    if unknown:
+        raise ConfigError(f"unknown analysis config key {unknown[0]!r} (known: only, seed, {', '.join(SECTIONS)})")
+    keys = [k.strip() for k in only.split(",") if k.strip()] if only else list(d.get("only", SECTIONS))
+    bad = [k for k in keys if k not in SECTIONS]
+    if bad:
+        raise ConfigError(f"unknown analysis {bad[0]!r} (known: {', '.join(SECTIONS)})")
+    configs = {k: from_mapping(section_module(k).Config, d.get(k, {}), f"{k}.") for k in keys}
+    for k, cfg in configs.items():  # every value checked before any analysis runs
+        check_finite(cfg, f"{k}.")
+        validate = getattr(section_module(k), "validate", None) or getattr(section_module(k), "_validate", None)
+        if validate:
+            validate(cfg)
+    seed = d.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"analysis config key 'seed' must be int, got {seed!r}")
+    return keys, configs, seed
+
+
+def run_sections(
+    source: Source,
+    keys: list[str],
+    configs: dict[str, Any],
+    *,
+    seed: int = 0,
+    on_section: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[Section]:
+    """Run the analyses ``keys`` in registry order on one source; each section records its seconds.
+
+    ``on_progress(what, done, total)`` follows the steps inside long analyses (t-SNE maps, elbow fits).
+    """
+    ctx = Context(latents=source.latents, run=source.run, seed=seed, progress=on_progress)
+    sections = []
+    for key in [k for k in SECTIONS if k in keys]:
+        if on_section:
+            on_section(key)
+        t0 = time.perf_counter()
+        section = section_module(key).run(ctx, configs[key])
+        section.metrics["seconds"] = round(time.perf_counter() - t0, 3)
+        log.info("%s: %.1f s%s", key, section.metrics["seconds"], " (skipped)" if section.skipped else "")
+        sections.append(section)
+    return sections
+
+
+def source_summary(source: Source) -> dict[str, Any]:
+    """What was analysed, for metrics.json and the page's introduction."""
+    lat = source.latents
+    return {
+        "name": source.name,
+        "latents": str(lat.path),
+        "n": len(lat),
+        "z_dim": int(lat.z.shape[1]),
+        "kind": lat.meta.get("kind", "vae" if lat.mu is not None else "ae"),
+        "split": lat.meta.get("split"),
+        "dataset": lat.meta.get("dataset"),
+        "run": str(source.run.path) if source.run else None,
+    }
+
+
+def analyze(
+    path: str | Path,
+    *,
+    config_path: str | Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    only: str | None = None,
+    out: str | Path | None = None,
+    split: str = "all",
+    command: str = "zspace analyze",
+    progress: Progress | None = None,
+    on_section: Callable[[str], None] | None = None,
+    device: str = "cpu",
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page.
+
+    ``progress(done, total)`` follows the encoding of a run's missing latents (on ``device``).
+    """
+    keys, configs, seed = analysis_settings(config_path, sets, only)
+    source = open_source(path, split=split, progress=progress, device=device)
+    sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
+    info = source_summary(source)
+    intro = (
+        f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
+        f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
+    )
+    out = Path(out) if out else source.root / "analysis"
+    return write_report(
+        sections,
+        out,
+        title=f"zspace: the latent space of {source.name}",
+        command=command,
+        intro=intro,
+        extra_metrics={"source": info, "seed": seed},
+    )

@@ -1,0 +1,252 @@
+"""``zspace compare``: several runs side by side in one report (the AE vs tiny-KL VAE question in one page).
+
+Each run is analysed with the same settings; the report overlays the radius densities, the elbow curves and
+the explained variance, tabulates the VAE diagnostics per run, and puts the grids decoded from z ~ N(0, I)
+next to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zspace.errors import ConfigError
+from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
+from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.report.page import slug, write_report
+from zspace.sections import COMPARED
+from zspace.sections.base import FigureItem, Section, Table
+
+VAE_ROWS = [  # (label, key in the vae metrics, key inside "radius" or None)
+    ("logvar min", "logvar_min", None),
+    ("logvar max", "logvar_max", None),
+    ("logvar mean", "logvar_mean", None),
+    ("max |z - mu|", "max_abs_z_minus_mu", None),
+    ("components with 0.05 < |z - mu| < 2", "band_count", None),
+    ("components", "components", None),
+    ("mean radius from z", "radius", "z_mean"),
+    ("mean radius from mu", "radius", "mu_mean"),
+    ("max abs. radius difference", "radius", "abs_max"),
+    ("mean rel. radius difference", "radius", "rel_mean"),
+    ("max rel. radius difference", "radius", "rel_max"),
+    ("KL per image", "kl_total", None),
+    ("active units", "active_units", None),
+]
+PUBLISHED_TINY_KL = {
+    "logvar min": -24.66,
+    "logvar max": -2.02,
+    "logvar mean": -13.68,
+    "max |z - mu|": 0.26,
+    "components with 0.05 < |z - mu| < 2": 5,
+    "components": 43_520_000,
+    "mean radius from z": 16.283989,
+    "mean radius from mu": 16.283972,
+    "mean rel. radius difference": 6.1e-5,
+    "max rel. radius difference": 7.2e-4,
+}
+
+Runs = dict[str, dict[str, Section]]
+
+
+def analyse_runs(
+    paths: Iterable[str | Path],
+    *,
+    config_path: str | Path | None = None,
+    sets: Iterable[str] = (),
+    keys: Iterable[str] = COMPARED,
+    device: str = "cpu",
+) -> tuple[Runs, dict[str, dict]]:
+    """Run the compared analyses on every source with the same settings; names are made unique."""
+    keys_, configs, seed = analysis_settings(config_path, list(sets), ",".join(keys))
+    sources: dict[str, Any] = {}
+    seen: dict[Path, str] = {}
+    for path in paths:  # every source is opened (and checked) before any analysis runs
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise ConfigError(f"compare: {path} is given twice (as {seen[resolved]!r}); name each run once")
+        seen[resolved] = str(path)
+        source = open_source(path, device=device)
+        sources[_unique_name(source.name, Path(path), sources)] = source
+    runs: Runs = {
+        name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
+    }
+    return runs, {name: source_summary(src) for name, src in sources.items()}
+
+
+def _unique_name(name: str, path: Path, taken: dict[str, Any]) -> str:
+    """A display name whose file-name slug no other run has (figure files are named by slug)."""
+    slugs = {slug(t) for t in taken}
+    candidates = [name, f"{name} ({path.name})", f"{name} ({path.parent.name}/{path.name})"]
+    candidates += [f"{name} ({i})" for i in range(2, len(taken) + 3)]
+    return next(c for c in candidates if c not in taken and slug(c) not in slugs)
+
+
+def _metrics(runs: Runs, key: str) -> dict[str, dict]:
+    return {name: s[key].metrics for name, s in runs.items() if key in s and not s[key].skipped}
+
+
+def runs_section(runs: Runs, infos: dict[str, dict]) -> Section:
+    rows = []
+    for name, info in infos.items():
+        last = _metrics(runs, "training").get(name, {}).get("last", {})
+        rows.append(
+            [
+                name,
+                info["kind"],
+                info["z_dim"],
+                info["n"],
+                info["dataset"],
+                last.get("total"),
+                last.get("reconstruction"),
+                last.get("weighted_kl"),
+            ]
+        )
+    cols = ["run", "model", "z_dim", "points", "dataset", "loss / image", "reco / image", "kl_weight * KL"]
+    return Section("runs", "The runs", tables=[Table("Runs compared", cols, rows)])
+
+
+def radius_section(runs: Runs) -> Section:
+    section = Section("radius", "Radius: where the encoder puts the points")
+    curves, rows = {}, []
+    for name, m in _metrics(runs, "radius").items():
+        edges = np.arange(len(m["counts"]) + 1) * m["width"]
+        curves[name] = (edges, np.asarray(m["counts"]), m["z_dim"])
+        rows.append([name, m["peak"], m["mean"], m["std"], *m["shell50"], *m["shell95"]])
+    if curves:
+        section.figures.append(
+            FigureItem(
+                "overlay",
+                radius_overlay(curves),
+                "Share of points per unit radius, all runs; dashed: N(0, I) of the same dimension (chi distribution).",
+            )
+        )
+    cols = ["run", "peak R", "mean R", "std R", "50 % shell from", "to", "95 % shell from", "to"]
+    section.tables.append(Table("Radius per run", cols, rows))
+    section.metrics = {
+        name: {"peak": r[1], "mean": r[2], "shell95": r[6:8]} for name, r in zip(curves, rows, strict=True)
+    }
+    return section
+
+
+def _elbow_curves(m: dict[str, Any]) -> list[dict]:
+    """Every curve in an elbow section's metrics (dicts with ``ks`` and ``inertia_min``/``inertia_max``)."""
+    found = []
+    for value in m.values():
+        if isinstance(value, dict) and "ks" in value and "inertia_min" in value:
+            found.append(value)
+        elif isinstance(value, dict):
+            found += _elbow_curves(value)
+        elif isinstance(value, list):
+            found += [v for v in value if isinstance(v, dict) and "ks" in v and "inertia_min" in v]
+    return found
+
+
+def elbow_section(runs: Runs) -> Section:
+    section = Section("elbow", "Elbow: KMeans inertia against the number of clusters")
+    curves, rows = {}, []
+    for name, m in _metrics(runs, "elbow").items():
+        for c in _elbow_curves(m):
+            label = f"{name}: {c.get('algorithm', '')}"
+            curves[label] = (np.asarray(c["ks"]), np.asarray(c["inertia_min"]), np.asarray(c["inertia_max"]))
+            rows.append(
+                [name, c.get("algorithm"), c.get("elbow_k"), c.get("elbow_pronounced"), c.get("max_relative_spread")]
+            )
+    if curves:
+        section.figures.append(
+            FigureItem(
+                "overlay", elbow_overlay(curves), "Inertia relative to the smallest k; the band spans the restarts."
+            )
+        )
+    section.tables.append(
+        Table("Elbow per run", ["run", "algorithm", "Kneedle k", "pronounced", "restart spread"], rows)
+    )
+    section.metrics = {f"{r[0]}/{r[1]}": {"elbow_k": r[2], "pronounced": r[3]} for r in rows}
+    return section
+
+
+def variance_section(runs: Runs) -> Section:
+    section = Section("pca", "PCA: explained variance")
+    ratios = {name: np.asarray(m["ratios"]) for name, m in _metrics(runs, "pca").items()}
+    if ratios:
+        section.figures.append(
+            FigureItem(
+                "overlay", variance_overlay(ratios), "Explained variance ratio of the first principal components."
+            )
+        )
+    rows = [[n, m.get("n_for_50"), m.get("n_for_90"), m.get("n_for_99")] for n, m in _metrics(runs, "pca").items()]
+    section.tables.append(Table("Components needed", ["run", "50 %", "90 %", "99 %"], rows))
+    return section
+
+
+def vae_section(runs: Runs) -> Section:
+    ms = _metrics(runs, "vae")
+    section = Section("vae", "VAE diagnostics per run (the table of the tiny-KL post)")
+    if not ms:
+        section.notes.append("no VAE among the runs")
+        return section
+    rows = []
+    for label, key, sub in VAE_ROWS:
+        values = [(m.get(key) or {}).get(sub) if sub else m.get(key) for m in ms.values()]
+        rows.append([label, *values, PUBLISHED_TINY_KL.get(label)])
+    section.tables.append(
+        Table(
+            "Diagnostics",
+            ["quantity", *ms, "published (CelebA, fact 1e-5)"],
+            rows,
+            "AE runs have no mu/logvar and are left out.",
+        )
+    )
+    section.metrics = {row[0]: dict(zip(ms, row[1:-1], strict=True)) for row in rows}
+    return section
+
+
+def grids_section(runs: Runs) -> Section:
+    section = Section("decode", "Decoded from z ~ N(0, I), run by run")
+    for name, s in runs.items():
+        dec = s.get("decode")
+        fig = next((f for f in dec.figures if f.name == "gaussian"), None) if dec else None
+        if fig is None:
+            section.notes.append(f"{name}: no decoder (bare latents)")
+            continue
+        section.figures.append(FigureItem(f"gaussian-{name}", fig.figure, f"{name}: {fig.caption}"))
+    return section
+
+
+def compare_sections(runs: Runs, infos: dict[str, dict]) -> list[Section]:
+    """The comparison report's sections, in order: the runs table, then one per analysis that ran."""
+    ran = {key for sections in runs.values() for key in sections}
+    parts = [("radius", radius_section), ("elbow", elbow_section), ("pca", variance_section),
+             ("vae", vae_section), ("decode", grids_section)]  # fmt: skip
+    return [runs_section(runs, infos), *(make(runs) for key, make in parts if key in ran)]
+
+
+def compare(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    *,
+    config_path: str | Path | None = None,
+    sets: Iterable[str] = (),
+    command: str = "zspace compare",
+    title: str | None = None,
+    before: Iterable[Section] = (),
+    only: Iterable[str] | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Analyse every run with the same settings and write one side-by-side report; returns the page.
+
+    ``only``: a subset of :data:`COMPARED` (the runs table is always there); ``device``: where missing latents
+    are encoded.
+    """
+    keys = list(COMPARED) if only is None else [k for k in COMPARED if k in set(only)]
+    unknown = sorted(set(only or ()) - set(COMPARED))
+    if unknown or not keys:
+        raise ConfigError(
+            f"compare --only: {unknown[0] if unknown else 'nothing'!r} is not compared (known: {', '.join(COMPARED)})"
+        )
+    runs, infos = analyse_runs(paths, config_path=config_path, sets=sets, keys=keys, device=device)
+    sections = [*before, *compare_sections(runs, infos)]
+    title = title or "zspace: " + " vs ".join(runs)
+    return write_report(sections, out, title=title, command=command, extra_metrics={"runs": infos})
