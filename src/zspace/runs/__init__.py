@@ -1,0 +1,1 @@
+"""Run folders: the config, weights, history and checkpoints of one training run, and loading them back."""
