@@ -72,14 +72,14 @@ class TrainConfig:
     lr: float = 5e-4  # Adam learning rate
     seed: int = 0  # seeds weights, batch order and the VAE's eps; same seed, same run
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast, CUDA only)
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA and AMX CPUs, else fp32), "fp32" or "bf16"
     checkpoint_every: int = 0  # also checkpoint every N optimiser steps inside an epoch; 0 = epoch ends only
     threads: int = 0  # torch CPU threads; 0 = torch's default
     data_on_device: str = "auto"  # "auto": the uint8 cache on the device when it fits; "on"; "off" (memory map)
     log_every: int = 50  # read the loss back from the device every N steps (a non-finite loss is still named exactly)
     channels_last: bool = True  # NHWC memory format for the convolutions (1.19x on a 2-core CPU for the 96x96 VAE)
-    compile: bool = False  # torch.compile the model (minutes of compilation; pays off on long GPU runs)
-    dist_timeout: float = 1800.0  # seconds a process waits for the others (torchrun/DDP) before giving up
+    compile: bool | str = False  # torch.compile the step: true/"default", or "reduce-overhead" (CUDA graphs)
+    dist_timeout: float = 300.0  # seconds a process waits for the others (torchrun/DDP) before giving up
     radius_probe: int = 512  # training images encoded after every epoch: latent radius in history.csv; 0 = none
     keep_checkpoints: bool = False  # also keep every epoch's checkpoint as checkpoints/epoch-NNN.safetensors
     init_from: str | None = None  # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
@@ -110,7 +110,8 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 _CHOICES = {
     "data.crop": ("center", "none"),
     "model.reconstruction": ("bce", "mse"),
-    "train.precision": ("fp32", "bf16"),
+    "train.precision": ("auto", "fp32", "bf16"),
+    "train.compile": (False, True, "default", "reduce-overhead"),
     "train.data_on_device": ("auto", "on", "off"),
     "model.init": ("torch", "glorot"),
 }
@@ -274,7 +275,8 @@ def validate(cfg: RunConfig) -> None:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value not in choices:
-            raise ConfigError(f"config key {key!r} must be one of {', '.join(choices)}, got {value!r}")
+            shown = ", ".join(json.dumps(c) if isinstance(c, bool) else str(c) for c in choices)
+            raise ConfigError(f"config key {key!r} must be one of {shown}, got {value!r}")
     if m.eps_clip == 0:
         m.eps_clip = None
 

@@ -31,9 +31,22 @@ from zspace.train.batches import local_slice
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = str(ROOT / "configs" / "digits-demo.toml")
-SETTINGS = ["--set", "model.z_dim=4", "--set", "model.filters=[8, 16]", "--set", "train.batch_size=100",
-            "--set", "train.threads=1", "--set", "train.checkpoint_every=5",
-            "--set", "train.dist_timeout=60"]  # fmt: skip
+SETTINGS = [
+    "--set",
+    "model.z_dim=4",
+    "--set",
+    "model.filters=[8, 16]",
+    "--set",
+    "train.batch_size=100",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.checkpoint_every=5",
+    "--set",
+    "train.dist_timeout=60",
+    "--set",
+    'train.precision="fp32"',
+]  # fmt: skip  (the equality claims are fp32's; bf16 rounds per batch)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
@@ -252,3 +265,36 @@ def test_ctrl_c_checkpoints_the_exact_position_and_resume_is_bit_identical(tmp_p
     resumed.fit()
     got = load_file(tmp_path / "int" / "t" / runs.WEIGHTS)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_an_empty_slice_on_one_process_is_no_lost_step(tmp_path):
+    """n_train % batch_size == 1 with 2 processes: the last global batch has one image and process 1 none. Its
+    batch means are of nothing (NaN); it must add zeros, not a non-finite loss, and the update must equal one
+    process's."""
+    from zspace.config import load_config
+    from zspace.data import load_dataset
+
+    n_train = len(load_dataset(load_config(DIGITS).data).indices("train"))
+    batch = next(b for b in range(90, 400) if n_train % b == 1)
+    sets = [f"train.batch_size={batch}" if s == "train.batch_size=100" else s for s in SETTINGS]
+    assert f"train.batch_size={batch}" in sets
+    args = ["-q", "train", DIGITS, "--out-dir", str(tmp_path), "--epochs", "1", *sets]
+    subprocess.run([sys.executable, "-m", "zspace", *args, "--name", "one"], check=True, env=ENV, timeout=300)
+    p = torchrun("--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+                 args=[*args, "--name", "two"])  # fmt: skip
+    finish(p)
+    assert_close(tmp_path / "one", tmp_path / "two")
+    one, two = runs.read_history(tmp_path / "one"), runs.read_history(tmp_path / "two")
+    assert np.isfinite(two[0]["total"])
+    assert two[0]["total"] == pytest.approx(one[0]["total"], rel=1e-5)
+
+
+def test_batch_norm_across_cpu_processes_is_one_line_and_writes_nothing(tmp_path):
+    p = torchrun("--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+                 args=[*train_args(tmp_path, "bn", 1), "--set", "model.batch_norm=true"])  # fmt: skip
+    _, err = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert "zspace: error: model.batch_norm with several processes needs CUDA" in err
+    frames = [line.strip() for line in err.splitlines() if line.strip().startswith("File ")]
+    assert all("<frozen" in f or "/torch/" in f for f in frames), frames  # only torchrun's own report of a failed child
+    assert not (tmp_path / "bn").exists()

@@ -7,7 +7,7 @@ from torch import nn
 
 from zspace.config import ModelConfig
 from zspace.models.base import Encoding, LatentModel
-from zspace.models.conv import ConvEncoder
+from zspace.models.conv import ConvEncoder, full_precision
 
 
 class AEEncoder(nn.Module):
@@ -19,7 +19,9 @@ class AEEncoder(nn.Module):
     def forward(
         self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None
     ) -> Encoding:
-        return Encoding(z=self.z(self.body(x)))  # (B, z_dim); an AE draws no noise
+        h = self.body(x)
+        with full_precision(h):
+            return Encoding(z=self.z(h.float()))  # (B, z_dim) fp32; an AE draws no noise
 
 
 class AE(LatentModel):

@@ -38,6 +38,11 @@ def conv_sizes(image_size: int, n_layers: int, stride: int) -> list[int]:
     return sizes
 
 
+def full_precision(t: torch.Tensor) -> torch.autocast:
+    """A region computed in fp32 even under autocast: the latent heads, eps and the decoder's first layer."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 def _block(conv: nn.Module, channels: int, cfg: ModelConfig) -> list[nn.Module]:
     norm = [nn.BatchNorm2d(channels)] if cfg.batch_norm else []
     return [conv, *norm, nn.LeakyReLU(cfg.leaky_slope)]
@@ -90,5 +95,6 @@ class ConvDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.dense(z).view(-1, *self.start_shape)  # (B, F, s, s)
+        with full_precision(z):  # z itself is never rounded to bf16
+            h = self.dense(z.float()).view(z.shape[0], *self.start_shape)  # (B, F, s, s); B may be 0
         return self.layers(h)  # (B, C, H, W) logits

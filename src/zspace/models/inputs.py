@@ -19,8 +19,8 @@ def to_tensor(images: np.ndarray | torch.Tensor, device: torch.device, *, channe
     """uint8 images (B, H, W, C) -> float (B, C, H, W) in [0, 1] on ``device``."""
     t = images if torch.is_tensor(images) else torch.from_numpy(np.ascontiguousarray(images))
     if t.device != device:
-        if device.type == "cuda":
-            t = t.pin_memory()
+        if t.device.type == "cpu" and device.type == "cuda":
+            t = t.pin_memory()  # only a host tensor can be pinned (a "cuda" vs "cuda:0" mismatch must not get here)
         t = t.to(device, non_blocking=True)
     x = t.permute(0, 3, 1, 2).float().div_(255.0)  # (B, C, H, W)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -138,9 +138,10 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} lacks a valid CPU RNG state (rng/cpu)")
     load_into(model, parts["model"], path)
     try:
-        optimizer.load_state_dict(_optimizer_state(parts["optim"], groups))
-    except (ValueError, KeyError, TypeError, IndexError) as e:
+        optimizer.load_state_dict(_optimizer_state(parts["optim"], _with_live_flags(groups, optimizer)))
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
         raise CheckpointError(f"optimizer state in {path} does not fit the model: {e}") from None
+    match_layouts(optimizer)
     try:
         torch.set_rng_state(rng)
     except RuntimeError as e:
@@ -157,6 +158,38 @@ def load_checkpoint(
     elif cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
     return progress
+
+
+# How the optimiser runs on this machine (not what it learnt): kept from the live optimiser, never taken from a
+# checkpoint written elsewhere (a GPU's fused=True resumed on a CPU, or a CPU's fused=False on a GPU).
+_OPTIMIZER_FLAGS = ("fused", "foreach", "capturable", "differentiable")
+
+
+def _with_live_flags(groups: Any, optimizer: torch.optim.Optimizer) -> Any:
+    """The checkpoint's param groups with the live optimiser's execution flags."""
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        return groups  # load_state_dict names what does not fit
+    out = []
+    for saved, live in zip(groups, optimizer.param_groups, strict=True):
+        if not isinstance(saved, dict):
+            return groups
+        out.append({**saved, **{k: live[k] for k in _OPTIMIZER_FLAGS if k in live}})
+    return out
+
+
+def match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor (Adam's moments) its parameter's memory layout.
+
+    A checkpoint stores tensors contiguous (NCHW); a channels_last parameter's moments must be channels_last too:
+    CUDA's fused Adam refuses mismatched strides, and the CPU's fused kernel would silently update the wrong
+    elements of every conv weight.
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for name, v in state.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)  # empty_like keeps p's strides
 
 
 def _json_entry(path: Path, meta: dict[str, str], key: str) -> Any:

@@ -64,6 +64,11 @@ def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if backend == "nccl":
+        # NCCL collectives are asynchronous: a lost peer is found by NCCL's watchdog after ``timeout_s``. In mode 2
+        # (clean up only) the watchdog aborts the communicator without killing this process, so the error reaches
+        # the next collective or read-back as an exception, which ``collectives`` turns into one line.
+        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2")
     if not dist.is_initialized():
         kwargs = {"device_id": device} if device.type == "cuda" else {}
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)

@@ -5,7 +5,7 @@ encoding) and data only through :class:`~zspace.data.Dataset` (a uint8 image arr
 
 Reproducibility: the batch order of epoch ``e`` is a pure function of ``(seed, e)``, and the global torch RNG
 (the VAE's eps) is saved in every checkpoint, so a run resumed from a checkpoint continues exactly as the
-uninterrupted run would have (bit for bit on CPU).
+uninterrupted run would have (bit for bit on CPU; on CUDA up to cuDNN's nondeterministic algorithms).
 
 Speed: the images can live on the device (``train.data_on_device``), the loss parts stay on the device and are
 read back every ``train.log_every`` steps (a non-finite loss is still named at its exact step, and no checkpoint
@@ -41,6 +41,7 @@ from zspace.runs import folder as runs
 from zspace.runs.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from zspace.train.batches import epoch_order, global_batches, local_slice, make_batches
 from zspace.train.distributed import SINGLE, World, all_sum, collectives, share_bytes
+from zspace.train.precision import autocast, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,28 @@ class StepInfo:
     loss: float  # the total loss of the last step read back from the device
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` is CUDA when present, else CPU."""
+def resolve_device(
+    name: str, *, cuda_available: bool | None = None, cuda_count: int | None = None, cuda_current: int | None = None
+) -> torch.device:
+    """The device ``train.device = name`` means here: "auto" is CUDA when present, else CPU; a CUDA device always
+    carries its index ("cuda" is "cuda:N" with N the current device), so that tensors placed on it compare equal
+    to the device. ``cuda_*`` stand in for what torch reports (tests)."""
+    available = torch.cuda.is_available() if cuda_available is None else cuda_available
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if available else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"train.device {name!r} is not a device name") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type != "cuda":
+        return device
+    if not available:
         raise ConfigError(f"train.device is {name!r} but CUDA is not available here")
+    count = torch.cuda.device_count() if cuda_count is None else cuda_count
+    if device.index is None:
+        return torch.device("cuda", torch.cuda.current_device() if cuda_current is None else cuda_current)
+    if device.index >= count:
+        raise ConfigError(f"train.device is {name!r} but this machine has {count} CUDA device(s)")
     return device
 
 
@@ -101,16 +114,25 @@ class _Sums:
 
 @torch.no_grad()
 def evaluate(
-    model: LatentModel, x: np.ndarray, rows: np.ndarray, cfg: RunConfig, device: torch.device, epoch: int
+    model: LatentModel,
+    x: np.ndarray,
+    rows: np.ndarray,
+    cfg: RunConfig,
+    device: torch.device,
+    epoch: int,
+    *,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """Mean loss parts over ``rows`` without gradients; the VAE's eps comes from its own generator."""
+    """Mean loss parts over ``rows`` without gradients; the VAE's eps comes from its own generator.
+
+    ``precision``: "fp32" or "bf16", the training's resolved precision."""
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed * 100_003 + epoch)
     sums = _Sums()
     for batch in iter_batches(x, rows, 2 * cfg.train.batch_size):
         xb = to_tensor(batch, device)
-        with _autocast(cfg, device):
+        with autocast(precision, device):
             out = model(xb, generator=gen)
         parts = compute_loss(out, xb, kl_weight=cfg.model.kl_weight, reconstruction=cfg.model.reconstruction)
         sums.add(loss_values(parts), len(batch))
@@ -143,8 +165,42 @@ def probe_radius(model: LatentModel, x: np.ndarray, rows: np.ndarray, device: to
     return out
 
 
-def _autocast(cfg: RunConfig, device: torch.device) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.precision == "bf16")
+def compile_mode(value: bool | str) -> str | None:
+    """``train.compile`` as torch.compile's mode: None (eager), "default" or "reduce-overhead" (CUDA graphs)."""
+    if value is False:
+        return None
+    return "default" if value is True else str(value)
+
+
+def fused_adam(device: torch.device) -> bool:
+    """Whether this PyTorch has a fused Adam kernel for ``device`` (CUDA; CPU since PyTorch 2.4)."""
+    return device.type in ("cuda", "cpu")
+
+
+def check_batch_norm(batch_norm: bool, world: World, device: torch.device) -> None:
+    """Several processes with BatchNorm need SyncBatchNorm (statistics over the global batch), which PyTorch
+    runs on CUDA only: refused elsewhere, since per-process statistics would not be single-process training."""
+    if batch_norm and world.distributed and device.type != "cuda":
+        raise ConfigError(
+            "model.batch_norm with several processes needs CUDA: BatchNorm statistics over the global batch "
+            "(SyncBatchNorm) run on GPUs only; train in one process or without model.batch_norm"
+        )
+
+
+class LossStep(nn.Module):
+    """The forward pass and loss of one batch as one module, so that torch.compile sees both (and, with
+    "reduce-overhead", CUDA graphs replay both); returns the loss parts (4,) in fp32: total, reco, kl, weighted."""
+
+    def __init__(self, net: nn.Module, cfg: RunConfig, precision: str):
+        super().__init__()
+        self.net, self.precision = net, precision
+        self.kl_weight, self.reconstruction = cfg.model.kl_weight, cfg.model.reconstruction
+
+    def forward(self, x: torch.Tensor, eps_window: tuple | None = None) -> torch.Tensor:
+        with autocast(self.precision, x.device):
+            out = self.net(x, eps_window=eps_window)
+        parts = compute_loss(out, x, kl_weight=self.kl_weight, reconstruction=self.reconstruction)
+        return torch.stack([getattr(parts, k).float() for k in _PARTS])  # (4,)
 
 
 @dataclass
@@ -173,12 +229,15 @@ class Trainer:
             raise DataError(f"dataset {data.name!r} has no training items")
         tc = cfg.train
         self.steps_per_epoch = math.ceil(len(self.train_rows) / tc.batch_size)
+        self.precision = resolve_precision(tc.precision, device)
+        self.compile_mode = compile_mode(tc.compile)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest algorithms once
         self.model.to(device)
         if tc.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.net = self._wrap(self.model)
-        fused = {"fused": True} if device.type == "cuda" else {}
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, **fused)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr, fused=fused_adam(device))
         self.feed = make_batches(data.x, device, tc.data_on_device)
         k = min(tc.radius_probe, len(self.train_rows))  # a fixed subset: the same images after every epoch
         self.probe_rows = np.sort(np.random.default_rng([tc.seed, 7]).choice(self.train_rows, k, replace=False))
@@ -187,15 +246,22 @@ class Trainer:
         self.on_epoch: Callable[[dict[str, float]], None] | None = None
         self._stop = torch.zeros((), device=device)  # set by Ctrl-C; summed over processes with the loss
         self._last_loss = float("nan")
+        self.timings = {"checkpoint_s": 0.0, "checkpoints": 0}  # time spent writing checkpoints, apart
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         net = model
         if self.world.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
+            check_batch_norm(self.cfg.model.batch_norm, self.world, self.device)
+            if self.cfg.model.batch_norm:
+                net = nn.SyncBatchNorm.convert_sync_batchnorm(net)  # same parameters, statistics over all processes
             ids = [self.device] if self.device.type == "cuda" else None
-            net = DistributedDataParallel(model, device_ids=ids)
-        return torch.compile(net) if self.cfg.train.compile else net
+            net = DistributedDataParallel(net, device_ids=ids)
+        step = LossStep(net, self.cfg, self.precision)
+        if self.compile_mode is None:
+            return step
+        return torch.compile(step, mode=self.compile_mode, dynamic=False)  # static shapes (the last batch: one more)
 
     def resume(self, path: Path | None = None) -> None:
         """Restore model, optimizer, RNG and progress from the run's checkpoint (read once, shared by all).
@@ -275,7 +341,9 @@ class Trainer:
         p = self.progress
         row = {"epoch": epoch + 1, **sums.means(), "images_per_s": n_now / max(seconds, 1e-9), "seconds": seconds}
         if len(self.test_rows) and self.world.main:
-            test = evaluate(self.model, self.data.x, self.test_rows, self.cfg, self.device, epoch)
+            test = evaluate(
+                self.model, self.data.x, self.test_rows, self.cfg, self.device, epoch, precision=self.precision
+            )
             row.update(test_total=test["total"], test_reconstruction=test["reconstruction"], test_kl=test["kl"])
         if len(self.probe_rows) and self.world.main:
             row.update(probe_radius(self.model, self.data.x, self.probe_rows, self.device, self.cfg.train.seed))
@@ -294,15 +362,17 @@ class Trainer:
             return self._update(x, n, window)
 
     def _update(self, x: torch.Tensor, n: int, window: tuple | None) -> torch.Tensor:
-        with _autocast(self.cfg, self.device):
-            out = self.net(x, eps_window=window)
-        m = self.cfg.model
-        parts = compute_loss(out, x, kl_weight=m.kl_weight, reconstruction=m.reconstruction)
-        values = torch.stack([*(getattr(parts, k).detach().float() for k in _PARTS), self._stop])  # (5,)
-        loss = parts.total
+        if self.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # a new iteration: the last replay's outputs may be reused
+        parts = self.net(x, window)  # (4,): total, reco, kl, weighted kl (batch means)
+        values = torch.cat([parts.detach().clone(), self._stop[None]])  # (5,); a copy outlives the next replay
+        loss = parts[0]
         if self.world.distributed:  # weights make DDP's gradient mean equal the global batch mean
             b = x.shape[0]
-            values = all_sum(torch.cat([values[:4] * b, values[4:]]), self.world)
+            # A process with an empty slice (the last global batch has fewer images than processes) has batch
+            # means of nothing (NaN): it adds zeros to the sums; its gradients are sums over no image, zeros.
+            local = values[:4] * b if b else torch.zeros_like(values[:4])
+            values = all_sum(torch.cat([local, values[4:]]), self.world)
             values = torch.cat([values[:4] / n, values[4:]])
             loss = loss * (b * self.world.size / n)
         self.optimizer.zero_grad(set_to_none=True)
@@ -336,6 +406,7 @@ class Trainer:
         """Checkpoint first (what --resume reads), then the weights and history derived from it (rank 0 only)."""
         if not self.world.main:
             return
+        t0 = time.perf_counter()
         ckpt = self.run_dir / runs.CHECKPOINT
         save_checkpoint(ckpt, self.model, self.optimizer, self.progress)
         if self.cfg.train.keep_checkpoints and self.progress["step"] == 0:  # an epoch's end
@@ -344,6 +415,8 @@ class Trainer:
             atomic_write_bytes(kept, ckpt.read_bytes())
         save_weights(self.run_dir / runs.WEIGHTS, self.model, {"kind": self.model.kind})
         runs.write_history(self.run_dir, self.progress["history"])
+        self.timings["checkpoint_s"] += time.perf_counter() - t0
+        self.timings["checkpoints"] += 1
 
 
 def format_epoch(row: dict[str, float], epochs: int) -> str:

@@ -20,7 +20,7 @@ from zspace.io import ownership
 from zspace.models import LatentModel, build_model, check_batch_size
 from zspace.runs import folder as runs
 from zspace.train import distributed
-from zspace.train.loop import StepInfo, Trainer, resolve_device
+from zspace.train.loop import StepInfo, Trainer, check_batch_norm, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -
     data = _load_data(cfg, world, progress)
     check_data(data, cfg)
     check_batch_size(cfg.model, min(cfg.train.batch_size, len(data.indices("train"))), "train.batch_size")
+    check_batch_norm(cfg.model.batch_norm, world, device)
     with contextlib.ExitStack() as held:
 
         def open_run() -> Path:  # nothing is written before the input checked out
