@@ -18,8 +18,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from zspace.io.atomic import atomic_write_bytes
 from zspace.errors import CheckpointError
+from zspace.io.atomic import atomic_write_bytes
 
 WEIGHTS_FORMAT = "zspace-weights-1"
 CHECKPOINT_FORMAT = "zspace-checkpoint-1"

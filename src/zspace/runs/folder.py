@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.io import ownership
-from zspace.io.atomic import atomic_write_text, replace_dir
-from zspace.runs.checkpoint import load_weights
 from zspace.config import RunConfig
 from zspace.errors import CheckpointError, ConfigError
+from zspace.io import ownership
+from zspace.io.atomic import atomic_write_text, replace_dir
 from zspace.models import LatentModel, build_model
+from zspace.runs.checkpoint import load_weights
 
 CONFIG, ENVIRONMENT, DATA, HISTORY = "config.json", "environment.json", "data.json", "history.csv"
 WEIGHTS, CHECKPOINT = "model.safetensors", "checkpoint.safetensors"
