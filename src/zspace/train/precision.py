@@ -43,7 +43,7 @@ def cpu_has_bf16_matrix_units() -> bool:
 def resolve_precision(
     name: str, device: torch.device, *, cpu_bf16: bool | None = None, cuda_bf16: bool | None = None
 ) -> str:
-    """"fp32" or "bf16" for ``train.precision = name`` on ``device``; "auto" decides by the hardware.
+    """ "fp32" or "bf16" for ``train.precision = name`` on ``device``; "auto" decides by the hardware.
 
     ``cpu_bf16`` / ``cuda_bf16`` stand in for the detection (tests).
     """
