@@ -22,7 +22,8 @@ def sample_eps(
     shape: torch.Size, like: torch.Tensor, clip: float | None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Standard normal noise, clipped to [-clip, clip] when ``clip`` is set."""
-    eps = torch.randn(shape, device=like.device, dtype=torch.float32, generator=generator)
+    kwargs = {"generator": generator} if generator is not None else {}  # generator=None breaks symbolic shapes
+    eps = torch.randn(shape, device=like.device, dtype=torch.float32, **kwargs)
     return eps if clip is None else eps.clamp(-clip, clip)
 
 

@@ -73,7 +73,10 @@ class ResidentBatches:
 
     def iterate(self, batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]:
         for rows in batches:
-            yield self.x.index_select(0, torch.from_numpy(rows).to(self.device, non_blocking=True))
+            idx = torch.from_numpy(np.ascontiguousarray(rows))
+            if self.device.type == "cuda":
+                idx = idx.pin_memory()  # a copy from pageable memory would wait for the whole stream every step
+            yield self.x.index_select(0, idx.to(self.device, non_blocking=True))
 
 
 def make_batches(x: np.ndarray, device: torch.device, mode: str) -> MemmapBatches | ResidentBatches:
