@@ -42,6 +42,7 @@ from zspace.runs.checkpoint import load_checkpoint, save_checkpoint, save_weight
 from zspace.train.batches import epoch_order, global_batches, local_slice, make_batches
 from zspace.train.distributed import SINGLE, World, all_sum, collectives, share_bytes
 from zspace.train.precision import autocast, resolve_precision
+from zspace.train.schedule import kl_factor
 
 log = logging.getLogger(__name__)
 
@@ -189,17 +190,17 @@ def check_batch_norm(batch_norm: bool, world: World, device: torch.device) -> No
 
 class LossStep(nn.Module):
     """The forward pass and loss of one batch as one module, so that torch.compile sees both (and, with
-    "reduce-overhead", CUDA graphs replay both); returns the loss parts (4,) in fp32: total, reco, kl, weighted."""
+    "reduce-overhead", CUDA graphs replay both); returns the loss parts (4,) in fp32: total, reco, kl, weighted.
+    The KL weight is a 0-d tensor argument, so a scheduled weight changes no compiled graph."""
 
     def __init__(self, net: nn.Module, cfg: RunConfig, precision: str):
         super().__init__()
-        self.net, self.precision = net, precision
-        self.kl_weight, self.reconstruction = cfg.model.kl_weight, cfg.model.reconstruction
+        self.net, self.precision, self.reconstruction = net, precision, cfg.model.reconstruction
 
-    def forward(self, x: torch.Tensor, eps_window: tuple | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kl_weight: torch.Tensor, eps_window: tuple | None = None) -> torch.Tensor:
         with autocast(self.precision, x.device):
             out = self.net(x, eps_window=eps_window)
-        parts = compute_loss(out, x, kl_weight=self.kl_weight, reconstruction=self.reconstruction)
+        parts = compute_loss(out, x, kl_weight=kl_weight, reconstruction=self.reconstruction)
         return torch.stack([getattr(parts, k).float() for k in _PARTS])  # (4,)
 
 
@@ -228,9 +229,16 @@ class Trainer:
         if len(self.train_rows) == 0:
             raise DataError(f"dataset {data.name!r} has no training items")
         tc = cfg.train
-        self.steps_per_epoch = math.ceil(len(self.train_rows) / tc.batch_size)
         self.precision = resolve_precision(tc.precision, device)
         self.compile_mode = compile_mode(tc.compile)
+        # CUDA graphs want one batch shape: with "reduce-overhead" the last partial batch of an epoch is dropped
+        # (its images come back in the next epoch's order), so no second graph is compiled and captured.
+        self.drop_last = self.compile_mode == "reduce-overhead" and len(self.train_rows) >= tc.batch_size
+        n_steps = len(self.train_rows) / tc.batch_size
+        self.steps_per_epoch = math.floor(n_steps) if self.drop_last else math.ceil(n_steps)
+        if self.drop_last and len(self.train_rows) % tc.batch_size:
+            log.info("train.compile=reduce-overhead: the last %d images of each epoch's order are left out (static "
+                     "shapes)", len(self.train_rows) % tc.batch_size)  # fmt: skip
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest algorithms once
         self.model.to(device)
@@ -247,6 +255,8 @@ class Trainer:
         self._stop = torch.zeros((), device=device)  # set by Ctrl-C; summed over processes with the loss
         self._last_loss = float("nan")
         self.timings = {"checkpoint_s": 0.0, "checkpoints": 0}  # time spent writing checkpoints, apart
+        self._kl_weight = torch.full((), cfg.model.kl_weight, device=device)  # the scheduled weight, on the device
+        self._kl_scheduled = tc.kl_warmup_epochs > 0 or tc.kl_schedule != "constant"
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         net = model
@@ -316,6 +326,8 @@ class Trainer:
         start_step = p["step"] if p["epoch"] == epoch else 0
         sums = _Sums(p["partial"] if start_step else None)
         rows = self.train_rows[epoch_order(len(self.train_rows), tc.seed, epoch)]
+        if self.drop_last:
+            rows = rows[: self.steps_per_epoch * tc.batch_size]
         self.model.train()
         t0, n_now, pending, stop = time.perf_counter(), 0, [], False
         for step, n, window, xb in self._batches(rows, start_step):
@@ -364,7 +376,9 @@ class Trainer:
     def _update(self, x: torch.Tensor, n: int, window: tuple | None) -> torch.Tensor:
         if self.compile_mode == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: the last replay's outputs may be reused
-        parts = self.net(x, window)  # (4,): total, reco, kl, weighted kl (batch means)
+        if self._kl_scheduled:
+            self._kl_weight.fill_(self.cfg.model.kl_weight * self.kl_factor(self.progress["global_step"]))
+        parts = self.net(x, self._kl_weight, window)  # (4,): total, reco, kl, weighted kl (batch means)
         values = torch.cat([parts.detach().clone(), self._stop[None]])  # (5,); a copy outlives the next replay
         loss = parts[0]
         if self.world.distributed:  # weights make DDP's gradient mean equal the global batch mean
@@ -379,6 +393,12 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         return values
+
+    def kl_factor(self, global_step: int) -> float:
+        """The factor of ``model.kl_weight`` at a 0-based global step (:mod:`zspace.train.schedule`)."""
+        tc = self.cfg.train
+        return kl_factor(global_step, self.steps_per_epoch, tc.epochs, warmup_epochs=tc.kl_warmup_epochs,
+                         schedule=tc.kl_schedule, cycles=tc.kl_cycles, ratio=tc.kl_cycle_ratio)  # fmt: skip
 
     def _read_back(self, pending: list[_Pending], sums: _Sums, epoch: int) -> bool:
         """One device sync for the pending steps; raises at the first non-finite loss; returns whether to stop."""
