@@ -84,6 +84,10 @@ class TrainConfig:
     keep_checkpoints: bool = False  # also keep every epoch's checkpoint as checkpoints/epoch-NNN.safetensors
     init_from: str | None = None  # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
     tensorboard: bool = False  # also write each epoch's numbers to RUN/tensorboard (needs the tensorboard package)
+    kl_warmup_epochs: float = 0.0  # the KL weight rises linearly from 0 to model.kl_weight over these epochs
+    kl_schedule: str = "constant"  # "constant", or "cyclical" (Fu et al. 2019: kl_cycles ramps of kl_cycle_ratio)
+    kl_cycles: int = 4  # cyclical: cycles over the whole training (the paper's M)
+    kl_cycle_ratio: float = 0.5  # cyclical: share of each cycle over which the weight rises from 0 (the paper's R)
 
 
 @dataclass
@@ -112,6 +116,7 @@ _CHOICES = {
     "model.reconstruction": ("bce", "mse"),
     "train.precision": ("auto", "fp32", "bf16"),
     "train.compile": (False, True, "default", "reduce-overhead"),
+    "train.kl_schedule": ("constant", "cyclical"),
     "train.data_on_device": ("auto", "on", "off"),
     "model.init": ("torch", "glorot"),
 }
@@ -258,6 +263,9 @@ def validate(cfg: RunConfig) -> None:
         (t.log_every >= 1, "train.log_every must be >= 1", t.log_every),
         (t.radius_probe >= 0, "train.radius_probe must be >= 0", t.radius_probe),
         (t.dist_timeout > 0, "train.dist_timeout must be > 0 seconds", t.dist_timeout),
+        (t.kl_warmup_epochs >= 0, "train.kl_warmup_epochs must be >= 0", t.kl_warmup_epochs),
+        (t.kl_cycles >= 1, "train.kl_cycles must be >= 1", t.kl_cycles),
+        (0 < t.kl_cycle_ratio <= 1, "train.kl_cycle_ratio must be in (0, 1]", t.kl_cycle_ratio),
         (dc.image_size >= 0, "data.image_size must be >= 0", dc.image_size),
         (dc.limit >= 0, "data.limit must be >= 0", dc.limit),
         (0 <= dc.test_fraction < 1, "data.test_fraction must be in [0, 1)", dc.test_fraction),

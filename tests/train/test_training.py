@@ -89,12 +89,20 @@ def test_training_writes_a_run_folder_and_the_loss_falls(tmp_path):
         assert torch.equal(v, trainer.model.state_dict()[k])
 
 
-def test_resume_after_a_crash_ends_with_the_same_weights(tmp_path):
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ['train.precision="fp32"'],
+        ['train.precision="bf16"', 'train.kl_schedule="cyclical"', "train.kl_warmup_epochs=1"],
+    ],
+)
+def test_resume_after_a_crash_ends_with_the_same_weights(tmp_path, sets):
+    """Also with fused Adam on channels_last parameters, bf16 autocast and a scheduled KL weight."""
     data = tiny_data()
-    straight = tiny_config(tmp_path / "a")
+    straight = tiny_config(tmp_path / "a", *sets)
     make_trainer(straight, data).fit()
 
-    cfg = tiny_config(tmp_path / "b", "train.checkpoint_every=2")
+    cfg = tiny_config(tmp_path / "b", "train.checkpoint_every=2", *sets)
     crashed = make_trainer(cfg, data)
 
     def crash(info: training.StepInfo) -> None:

@@ -49,7 +49,7 @@ def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray, *, chunk: int = DEFAULT
 
     ``mu``, ``logvar`` : ndarray of shape (n_samples, z_dim).
     """
-    mu, logvar = _check_pair(mu, logvar, "logvar")
+    mu, logvar = check_pair(mu, logvar, "logvar")
     total = np.zeros(mu.shape[1])
     for rows, m in iter_rows(mu, chunk):
         total += _kl_block(m, np.asarray(logvar[rows], dtype=np.float64))
@@ -157,8 +157,8 @@ def vae_diagnostics(
     active_threshold : a unit is active when the variance of its mu over the points exceeds this.
     chunk : rows per block.
     """
-    z, mu = _check_pair(z, mu, "mu")
-    _, logvar = _check_pair(z, logvar, "logvar")
+    z, mu = check_pair(z, mu, "mu")
+    _, logvar = check_pair(z, logvar, "logvar")
     acc = _Pass(*z.shape, band)
     for rows, zb in iter_rows(z, chunk):
         acc.add(rows, zb, np.asarray(mu[rows], dtype=np.float64), np.asarray(logvar[rows], dtype=np.float64))
@@ -199,7 +199,7 @@ class _Pass:
         self.R_z[rows], self.R_mu[rows] = np.sqrt((z**2).sum(axis=1)), np.sqrt((mu**2).sum(axis=1))
 
 
-def _check_pair(a: Any, b: Any, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(a: Any, b: Any, name_b: str) -> tuple[np.ndarray, np.ndarray]:
     a, b = check_latent(a), check_latent(b, name_b)
     if a.shape != b.shape:
         raise ValueError(f"{name_b} must have the shape of z/mu {a.shape}, got {b.shape}")

@@ -26,6 +26,7 @@ STUDIES: dict[str, str] = {
     "mnist-latent": "mnist_latent",
     "encoder-size": "encoder_size",
     "celeba-ae-vs-vae": "celeba_ae_vs_vae",
+    "kl-sweep": "kl_sweep",
 }
 
 # One line each for ``zspace study --help`` (the modules load only when a study runs or shows its keys).
@@ -35,6 +36,7 @@ ABOUT: dict[str, str] = {
     "mnist-latent": "KMeans as a classifier on the latents of a 25-d CNN AE and VAE (post V)",
     "encoder-size": "the encoder's parameters, memory and speed with an extra Dense layer (post XII)",
     "celeba-ae-vs-vae": "AE vs tiny-KL VAE vs generative VAE on CelebA, in numbers (posts XIII, XIV)",
+    "kl-sweep": "the KL weight from the AE to a strong VAE: rate, units, shells, samples (post XIII's plan)",
 }
 
 __all__ = [
