@@ -143,3 +143,17 @@ def test_batch_norm_across_processes_needs_cuda():
     check_batch_norm(True, two, torch.device("cuda", 0))  # SyncBatchNorm there
     check_batch_norm(True, World(), torch.device("cpu"))  # one process: plain BatchNorm is exact
     check_batch_norm(False, two, torch.device("cpu"))
+
+
+@pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
+)  # torch.compile's import
+def test_cuda_graphs_get_one_batch_shape(tmp_path):
+    """With "reduce-overhead" the epoch's last partial batch is left out (32 training images, batch 5: 6 full
+    steps, not 7), so no second graph is captured; other modes keep every image."""
+    data = tiny_data()
+    eager = make_trainer(tiny_config(tmp_path / "e", "train.batch_size=5"), data)
+    graphs = make_trainer(tiny_config(tmp_path / "g", "train.batch_size=5", 'train.compile="reduce-overhead"'), data)
+    assert (eager.steps_per_epoch, eager.drop_last) == (7, False)
+    assert (graphs.steps_per_epoch, graphs.drop_last) == (6, True)
+    assert graphs.compile_mode == "reduce-overhead"

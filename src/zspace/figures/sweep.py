@@ -15,11 +15,11 @@ def weight_label(w: float) -> str:
     return "AE (0)" if w == 0 else f"{w:g}"
 
 
-def _symlog(ax, weights: Sequence[float]) -> None:
-    """A log axis that also shows weight 0 (the AE): linear below the smallest positive weight."""
+def _symlog(ax, weights: Sequence[float], label) -> None:
+    """A log axis that also shows 0 (the AE of a KL sweep): linear below the smallest positive value."""
     positive = [w for w in weights if w > 0]
     ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
-    ax.set_xticks(list(weights), [weight_label(w) for w in weights], rotation=45, fontsize=7)
+    ax.set_xticks(list(weights), [label(w) for w in weights], rotation=45, fontsize=7)
 
 
 def rate_distortion(weights: Sequence[float], rate: Sequence[float], distortion: Sequence[float]) -> Figure:
@@ -65,6 +65,7 @@ def against_weight(
     title: str,
     log_y: bool = False,
     log_x: bool = True,
+    xlabel: str = "KL weight",
 ) -> Figure:
     """One or more quantities against the KL weight (symlog axis: 0, the AE, included), or against any x."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")
@@ -74,10 +75,10 @@ def against_weight(
         if y.shape == (len(weights),):
             ax.plot(weights, y, "o-" if log_x else "-", ms=4, label=label)
     if log_x:
-        _symlog(ax, weights)
+        _symlog(ax, weights, weight_label if xlabel == "KL weight" else (lambda w: f"{w:g}"))
     if log_y:
         ax.set_yscale("log")
-    ax.set(xlabel="KL weight", ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

@@ -15,6 +15,7 @@ import numpy as np
 
 from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
+from zspace.figures.sweep import against_weight
 from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
 from zspace.report.page import slug, write_report
 from zspace.sections import COMPARED
@@ -49,6 +50,7 @@ PUBLISHED_TINY_KL = {
 }
 
 Runs = dict[str, dict[str, Section]]
+WIDE = 4  # more runs than this: per-run tables have one row per run
 
 
 def analyse_runs(
@@ -73,7 +75,81 @@ def analyse_runs(
     runs: Runs = {
         name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
     }
-    return runs, {name: source_summary(src) for name, src in sources.items()}
+    infos = {name: source_summary(src) for name, src in sources.items()}
+    for name, src in sources.items():
+        infos[name]["config"] = flat_config(src.run.config.to_dict()) if src.run else None
+    return runs, infos
+
+
+# Keys that say where and how fast a run trained, not what it is: never the swept setting.
+NOT_SWEPT = ("name", "out_dir", "data.path", "data.cache_dir", "data.workers", "train.device", "train.threads",
+             "train.log_every", "train.checkpoint_every", "train.data_on_device", "train.dist_timeout",
+             "train.keep_checkpoints", "train.tensorboard", "train.init_from", "train.compile")  # fmt: skip
+
+
+def flat_config(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"section.key": value}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def swept_key(configs: dict[str, dict[str, Any] | None]) -> str | None:
+    """The one config key whose value differs between the runs (numbers only), or None."""
+    if len(configs) < 2 or any(c is None for c in configs.values()):
+        return None
+    keys = set().union(*(c.keys() for c in configs.values())) - set(NOT_SWEPT)
+    differ = [k for k in sorted(keys) if len({repr(c.get(k)) for c in configs.values()}) > 1]
+    if len(differ) != 1:
+        return None
+    values = [c.get(differ[0]) for c in configs.values()]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return differ[0] if numeric else None
+
+
+SWEEP_COLUMNS = (  # (column, section key, path in its metrics)
+    ("loss / image", "training", ("last", "total")),
+    ("reco / image", "training", ("last", "reconstruction")),
+    ("KL / image", "vae", ("kl_total",)),
+    ("active units", "vae", ("active_units",)),
+    ("logvar mean", "vae", ("logvar_mean",)),
+    ("radius peak", "radius", ("peak",)),
+    ("mean radius", "radius", ("mean",)),
+)
+
+
+def _dig(d: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def sweep_section(runs: Runs, infos: dict[str, dict]) -> Section | None:
+    """When the runs differ in exactly one numeric config key: the scalar metrics against its value."""
+    key = swept_key({name: info.get("config") for name, info in infos.items()})
+    if key is None:
+        return None
+    order = sorted(infos, key=lambda n: infos[n]["config"][key])
+    x = [infos[n]["config"][key] for n in order]
+    rows, series = [], {}
+    for col, section, path in SWEEP_COLUMNS:
+        values = [_dig(runs[n][section].metrics, path) if section in runs[n] else None for n in order]
+        if any(v is not None for v in values):
+            series[col] = values
+    for i, n in enumerate(order):
+        rows.append([n, x[i], *(series[c][i] for c in series)])
+    section = Section("sweep", f"The runs as a sweep over {key}")
+    section.summary = f"The runs differ in one config key, {key}: each scalar metric against its value."
+    section.tables.append(Table(f"Metrics against {key}", ["run", key, *series], rows))
+    for col, values in series.items():
+        fig = against_weight(x, {col: values}, ylabel=col, title=f"{col} against {key}", log_x=min(x) >= 0, xlabel=key)
+        section.figures.append(FigureItem(slug(col), fig, f"{col} of each run against {key}."))
+    section.metrics = {"key": key, "values": x, "runs": order, **series}
+    return section
 
 
 def _unique_name(name: str, path: Path, taken: dict[str, Any]) -> str:
@@ -191,6 +267,13 @@ def vae_section(runs: Runs) -> Section:
     for label, key, sub in VAE_ROWS:
         values = [(m.get(key) or {}).get(sub) if sub else m.get(key) for m in ms.values()]
         rows.append([label, *values, PUBLISHED_TINY_KL.get(label)])
+    if len(ms) > WIDE:  # many runs: one row per run, one column per quantity
+        cols = ["run", *(r[0] for r in rows)]
+        per_run = [[name, *(r[1 + i] for r in rows)] for i, name in enumerate(ms)]
+        published = ["published (CelebA, fact 1e-5)", *(r[-1] for r in rows)]
+        section.tables.append(Table("Diagnostics", cols, [*per_run, published], "AE runs have no mu/logvar."))
+        section.metrics = {row[0]: dict(zip(ms, row[1:-1], strict=True)) for row in rows}
+        return section
     section.tables.append(
         Table(
             "Diagnostics",
@@ -220,7 +303,8 @@ def compare_sections(runs: Runs, infos: dict[str, dict]) -> list[Section]:
     ran = {key for sections in runs.values() for key in sections}
     parts = [("radius", radius_section), ("elbow", elbow_section), ("pca", variance_section),
              ("vae", vae_section), ("decode", grids_section)]  # fmt: skip
-    return [runs_section(runs, infos), *(make(runs) for key, make in parts if key in ran)]
+    sweep = sweep_section(runs, infos)
+    return [runs_section(runs, infos), *([sweep] if sweep else []), *(make(runs) for key, make in parts if key in ran)]
 
 
 def compare(

@@ -348,6 +348,7 @@ def _sections(weights: list[float], per_run: dict[str, dict], images: dict, z_di
             title="KL per dimension, sorted",
             log_y=True,
             log_x=False,
+            xlabel="dimension, largest KL first",
         )
         units.figures.append(FigureItem("kl_dims", fig, "Mean KL of each latent dimension, largest first."))
     quality = Section("quality", f"Sample quality ({NAME}) against the weight")
