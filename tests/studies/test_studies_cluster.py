@@ -28,7 +28,7 @@ def check_report(out: Path, metrics: dict, command: str) -> dict:
 
 
 def test_registry():
-    assert set(STUDIES) == {"mnist-kmeans", "mnist-latent", "wifi", "celeba-ae-vs-vae", "encoder-size"}
+    assert set(STUDIES) == {"mnist-kmeans", "mnist-latent", "wifi", "celeba-ae-vs-vae", "encoder-size", "kl-sweep"}
 
 
 def test_wifi_quick(wifi_file, tmp_path):
