@@ -80,6 +80,8 @@ def test_the_swept_key_is_the_one_numeric_key_that_differs():
     assert swept_key({"a": base, "b": {**base, "model.kind": "ae"}}) is None  # not a number
     assert swept_key({"a": base, "b": None}) is None  # bare latents have no config
     assert swept_key({"a": base}) is None
+    seeds = {"a": {**base, "train.seed": 0}, "b": {**base, "train.seed": 7}}
+    assert swept_key(seeds) is None  # runs that differ by their seed are a spread, not a sweep
 
 
 def test_many_runs_get_one_row_each():

@@ -81,8 +81,10 @@ def analyse_runs(
     return runs, infos
 
 
-# Keys that say where and how fast a run trained, not what it is: never the swept setting.
+# Keys that say where and how fast a run trained, not what it is, and seeds (runs that differ by their seed show a
+# spread, not a curve): never the swept setting.
 NOT_SWEPT = ("name", "out_dir", "data.path", "data.cache_dir", "data.workers", "train.device", "train.threads",
+             "train.seed", "data.split_seed",
              "train.log_every", "train.checkpoint_every", "train.data_on_device", "train.dist_timeout",
              "train.keep_checkpoints", "train.tensorboard", "train.init_from", "train.compile")  # fmt: skip
 
