@@ -258,7 +258,7 @@ def latents_folder(path: Path, z: np.ndarray, *, labels: np.ndarray | None = Non
     [
         (lambda p: latents_folder(p, np.zeros(10, np.float32)), "z must be"),
         (lambda p: latents_folder(p, np.zeros((0, 3), np.float32)), "z must be"),
-        (lambda p: latents_folder(p, np.zeros((5, 3), np.float32), labels=np.zeros(4, np.int64)), "labels.npy"),
+        (lambda p: latents_folder(p, np.zeros((5, 3), np.float32), labels=np.zeros(4, np.int64)), "labels has shape"),
         (lambda p: latents_folder(p, np.zeros((5, 3), np.float32), meta="{not json"), "meta.json"),
         (lambda p: latents_folder(p, np.full((5, 3), np.nan, np.float32)), "no finite row"),
     ],

@@ -221,8 +221,17 @@ def load_latents(path: str | Path, *, drop_nonfinite: bool = True) -> Latents:
         meta=_read_meta(path),
         path=path,
     )
-    _check_shapes(latents, path)
-    return _drop_nonfinite(latents, path, refuse=not drop_nonfinite)
+    return checked(latents, f"latents folder {path}", drop_nonfinite=drop_nonfinite)
+
+
+def checked(latents: Latents, what: str, *, drop_nonfinite: bool = True) -> Latents:
+    """``latents`` with its shapes checked (``what`` names the source in errors), the index 0..N-1 where there is
+    none (``meta["index_default"]``), and rows with NaN or infinity dropped (or refused)."""
+    check_shapes(latents, what)
+    if latents.index is None:
+        latents.index = np.arange(len(latents.z))
+        latents.meta = {**latents.meta, "index_default": True}
+    return drop_nonfinite_rows(latents, what, refuse=not drop_nonfinite)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -238,26 +247,26 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_shapes(lat: Latents, path: Path) -> None:
-    """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays have N rows."""
+def check_shapes(lat: Latents, what: str) -> None:
+    """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays (index too, when given) have N rows."""
     z = lat.z
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or not np.issubdtype(z.dtype, np.number):
-        raise DataError(f"latents folder {path}: z must be a numeric (n_samples >= 1, z_dim >= 1) array, got {z.shape}")
+        raise DataError(f"{what}: z must be a numeric (n_samples >= 1, z_dim >= 1) array, got {z.shape} {z.dtype}")
     for name in ("mu", "logvar"):
         a = getattr(lat, name)
         if a is not None and (a.shape != z.shape or not np.issubdtype(a.dtype, np.number)):
-            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, z has {z.shape}")
+            raise DataError(f"{what}: {name} has shape {a.shape}, z has {z.shape}")
     if (lat.mu is None) != (lat.logvar is None):
-        raise DataError(f"latents folder {path}: mu.npy and logvar.npy come together (one is missing)")
-    if lat.index is None or lat.index.shape != (len(z),):
-        raise DataError(f"latents folder {path} is inconsistent: index.npy is missing or differs from z in length")
+        raise DataError(f"{what}: mu and logvar come together (one is missing)")
+    if lat.index is not None and lat.index.shape != (len(z),):
+        raise DataError(f"{what} is inconsistent: index differs from z in length ({lat.index.shape} vs {len(z):,})")
     for name in ("labels", "attributes"):
         a = getattr(lat, name)
         if a is not None and (a.ndim < 1 or len(a) != len(z) or (name == "labels" and a.ndim != 1)):
-            raise DataError(f"latents folder {path}: {name}.npy has shape {a.shape}, but z has {len(z):,} rows")
+            raise DataError(f"{what}: {name} has shape {a.shape}, but z has {len(z):,} rows")
 
 
-def _drop_nonfinite(lat: Latents, path: Path, *, refuse: bool, chunk: int = 65536) -> Latents:
+def drop_nonfinite_rows(lat: Latents, what: str, *, refuse: bool, chunk: int = 65536) -> Latents:
     names = [k for k in ARRAYS if getattr(lat, k) is not None]
     good = np.ones(len(lat.z), dtype=bool)
     for start in range(0, len(lat.z), chunk):  # chunked: a million rows never need a full-size temporary
@@ -268,7 +277,7 @@ def _drop_nonfinite(lat: Latents, path: Path, *, refuse: bool, chunk: int = 6553
     if bad == 0:
         return lat
     first = int(np.flatnonzero(~good)[0])
-    what = f"latents folder {path}: {bad:,} of {len(good):,} rows hold NaN or infinity (first: row {first})"
+    what = f"{what}: {bad:,} of {len(good):,} rows hold NaN or infinity (first: row {first})"
     if refuse or bad == len(good):
         raise DataError(what + ("; no finite row is left" if bad == len(good) else ""))
     log.warning("%s; they are dropped", what)

@@ -17,6 +17,7 @@ from zspace.config import check_finite, from_mapping, load_toml, parse_override,
 from zspace.data import Progress, load_dataset
 from zspace.errors import ConfigError, DataError, ZSpaceError
 from zspace.latents.embedding import Latents, embed, load_latents
+from zspace.latents.files import SUFFIXES, read_embeddings
 from zspace.report.page import write_report
 from zspace.runs.folder import CONFIG, Run, load_run
 from zspace.sections import SECTIONS, section_module
@@ -33,12 +34,15 @@ class Source:
     run: Run | None
     name: str
     root: Path  # the analysis folder goes under it by default
+    default_out: Path | None = None  # where the report goes by default when not root / "analysis"
 
 
 def open_source(
     path: str | Path, *, split: str = "all", progress: Progress | None = None, device: str = "cpu"
 ) -> Source:
-    """A run folder (its latents are computed once if missing) or a latents folder written by ``embed``.
+    """A run folder (its latents are computed once if missing), a latents folder (written by ``embed``, or any
+    folder with ``z.npy``; without ``index.npy`` the index is 0..N-1), or an embeddings file (``.npy``, ``.npz``,
+    ``.safetensors``: :mod:`zspace.latents.files`; its report goes to ``<stem>-analysis`` beside it).
 
     ``device``: where a run's missing latents are encoded (in batches of 1,024, ``progress(done, total)`` after
     each); the analyses then use the model on the CPU.
@@ -65,9 +69,15 @@ def open_source(
                 log.warning("the run of these latents cannot be loaded (%s); analysing the latents alone", e)
         name = run.config.name if run else path.name
         return Source(latents, run, name, path)
+    if path.suffix.lower() in SUFFIXES:
+        latents = read_embeddings(path)
+        return Source(latents, None, path.stem, path.parent, default_out=path.parent / f"{path.stem}-analysis")
     if not path.exists():
         raise DataError(f"not found: {path}")
-    raise DataError(f"{path} is neither a run folder ({CONFIG}) nor a latents folder (z.npy)")
+    raise DataError(
+        f"{path} is neither a run folder ({CONFIG}), a latents folder (z.npy) nor an embeddings file "
+        f"({', '.join(SUFFIXES)})"
+    )
 
 
 def analysis_settings(
@@ -163,7 +173,7 @@ def analyze(
         f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
         f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
     )
-    out = Path(out) if out else source.root / "analysis"
+    out = Path(out) if out else (source.default_out or source.root / "analysis")
     return write_report(
         sections,
         out,
