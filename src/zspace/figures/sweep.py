@@ -76,7 +76,8 @@ def against_weight(
             ax.plot(weights, y, "o-" if log_x else "-", ms=4, label=label)
     if log_x:
         _symlog(ax, weights, weight_label if xlabel == "KL weight" else (lambda w: f"{w:g}"))
-    if log_y:
+    finite = [v for values in series.values() for v in values if v is not None and np.isfinite(v)]
+    if log_y and finite and min(finite) > 0:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)

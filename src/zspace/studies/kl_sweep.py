@@ -146,14 +146,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Where the prior becomes usable and where the posterior starts to collapse, read from the measured rows.
 
     ``rows``: one dict per weight with ``weight``, ``active_units``, ``prior_fid`` and ``gmm_fid`` (None where
-    not measured). The prior is usable from the smallest weight whose prior-sample FID is within 10 % of its GMM
+    not measured). The prior is usable from the smallest VAE weight whose prior-sample FID is within 10 % of its GMM
     samples' FID; the posterior starts to collapse at the smallest VAE weight whose active units fall below 90 % of
     the most any smaller weight had. Either is None when no weight qualifies.
     """
     ordered = sorted(rows, key=lambda r: r["weight"])
     usable = next(
         (r["weight"] for r in ordered
-         if r.get("prior_fid") is not None and r.get("gmm_fid") is not None
+         if r["weight"] > 0 and r.get("prior_fid") is not None and r.get("gmm_fid") is not None
          and r["prior_fid"] <= (1 + USABLE_WITHIN) * r["gmm_fid"]),
         None,
     )  # fmt: skip
@@ -305,7 +305,8 @@ def _ladder_table(weights: list[float], per_run: dict[str, dict]) -> Table:
          "radius peak", "mean radius", "50 % shell", "95 % shell", "mean logvar", "|R_z - R_mu| / R_mu",
          f"{NAME} prior", f"{NAME} GMM", f"{NAME} reconstructions"],
         rows,
-        "Losses: the last epoch's training means per image; KL and active units from the encoder outputs of all "
+        "Losses: the last epoch's training means per image (under a KL warm-up or cycles, at that epoch's "
+        "weights); KL and active units from the encoder outputs of all "
         f"images (active: variance of mu over the data > {ACTIVE_THRESHOLD}); radius of z. I(x; z): minibatch "
         + (f"estimate, at most log(batch) = {ceiling:.2f} nats. " if ceiling else "estimate. ")
         + f"{NAME}: decoded samples from N(0, I) ('prior') and from a GMM fitted on z, and reconstructions of test "
@@ -337,10 +338,10 @@ def _sections(weights: list[float], per_run: dict[str, dict], images: dict, z_di
     fig = against_weight(weights, {"active units": [m["active_units"] for m in runs]}, ylabel="active units",
                          title="active units per weight")  # fmt: skip
     units.figures.append(FigureItem("active", fig, f"Units with Var_x(E[z_u | x]) > {ACTIVE_THRESHOLD} (Burda 2016)."))
-    series = {"KL (rate)": [m["rate"] for m in runs], "I(x; z) estimate": [m["mi"] for m in runs]}
-    fig = against_weight(weights, series, ylabel="nats per image", title="rate and information", log_y=True)
-    units.figures.append(FigureItem("mi", fig, "KL per image and the estimate of I(x; z) (at most log(batch))."))
     if vae:
+        series = {"KL (rate)": [m["rate"] for m in runs], "I(x; z) estimate": [m["mi"] for m in runs]}
+        fig = against_weight(weights, series, ylabel="nats per image", title="rate and information", log_y=True)
+        units.figures.append(FigureItem("mi", fig, "KL per image and the estimate of I(x; z) (at most log(batch))."))
         fig = against_weight(
             list(range(1, z_dim + 1)),
             {weight_label(w): per_run[run_name(w)]["kl_per_dim"] for w in vae},

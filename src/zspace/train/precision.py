@@ -52,7 +52,7 @@ def resolve_precision(
     if name != "auto":
         return name
     if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported() if cuda_bf16 is None else cuda_bf16
+        ok = _cuda_bf16() if cuda_bf16 is None else cuda_bf16
         why = "CUDA device with bf16"
     elif device.type == "cpu":
         ok = cpu_has_bf16_matrix_units() if cpu_bf16 is None else cpu_bf16
@@ -62,6 +62,14 @@ def resolve_precision(
     chosen = "bf16" if ok else "fp32"
     _log_once(chosen, why if ok else f"no bf16 matrix units found on {device.type}")
     return chosen
+
+
+def _cuda_bf16() -> bool:
+    """bf16 in hardware (Ampere and later), not emulated (a V100 or T4 would emulate it slowly)."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older PyTorch without the argument
+        return torch.cuda.get_device_capability() >= (8, 0)
 
 
 @functools.cache
