@@ -39,6 +39,7 @@ class DataConfig:
     strict: bool = False  # a corrupt image is an error instead of a skipped, reported file
     cache_dir: str | None = None  # decoded-image cache; None = $ZSPACE_CACHE_DIR or ~/.cache/zspace
     workers: int = 0  # processes decoding images into the cache; 0 = one per CPU core
+    class_names: tuple[str, ...] = ()  # names of classes 0..K-1 for legends and confusion matrices; () = the numbers
 
 
 @dataclass
