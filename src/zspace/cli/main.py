@@ -77,6 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from zspace.data import load_dataset
     from zspace.latents.embedding import embed
+    from zspace.latents.freshness import provenance
     from zspace.runs.folder import load_run
     from zspace.train.loop import resolve_device
     from zspace.train.run import check_data, data_reference
@@ -101,7 +102,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             eps_factor=args.eps_factor,
             seed=args.seed,
             progress=progress,
-            meta={"run": str(run.path.resolve()), "data": data_reference(data)},
+            meta={**provenance(run, out), "data": data_reference(data)},
         )
     log.info("wrote %d latents of dimension %d to %s", len(latents), latents.z.shape[1], out)
     return 0

@@ -12,7 +12,8 @@ import torch
 from zspace.data import Dataset, Progress, load_dataset
 from zspace.errors import DataError, ZSpaceError
 from zspace.explore.data import ExploreConfig, Explorer, validate
-from zspace.latents.embedding import Latents, embed, load_latents
+from zspace.latents.embedding import Latents
+from zspace.latents.freshness import run_latents
 from zspace.runs.folder import CONFIG, load_run
 from zspace.sections.decode import dataset_rows
 
@@ -27,7 +28,8 @@ def open_explorer(
     cfg: ExploreConfig | None = None,
     progress: Progress | None = None,
 ) -> Explorer:
-    """The explorer of run folder ``path``: latents of ``split`` from ``path/latents/split`` (encoded if absent).
+    """The explorer of run folder ``path``: latents of ``split`` from ``path/latents/split`` (encoded if absent,
+    re-encoded if the run's weights changed since).
 
     Raises :class:`~zspace.errors.ZSpaceError` for a folder that is not a run, or latents of another model.
     A dataset that cannot be loaded any more is a warning: points and decoding still work, images do not.
@@ -39,12 +41,15 @@ def open_explorer(
         raise DataError(f"{path} is not a run folder (no {CONFIG}); zspace explore needs the run to decode")
     run = load_run(path, device=device)
     lat_dir = path / "latents" / split
-    data = None
-    if not (lat_dir / "z.npy").is_file():
-        log.info("no latents in %s yet: encoding the %s split (zspace embed does this ahead of time)", lat_dir, split)
-        data = load_dataset(run.config.data, progress=progress)
-        embed(run.model, data, lat_dir, split=split, device=device, meta={"run": str(path.resolve())})
-    latents = load_latents(lat_dir)
+    loaded: list[Dataset] = []
+
+    def load_data() -> Dataset:  # only when the latents are missing or stale (zspace embed does this ahead of time)
+        loaded.append(load_dataset(run.config.data, progress=progress))
+        return loaded[0]
+
+    latents, note = run_latents(run, split, load_data, device=device)
+    log.info("explorer: %s", note)
+    data = loaded[0] if loaded else None
     if latents.z.shape[1] != run.config.model.z_dim:
         raise DataError(f"latents in {lat_dir} have dimension {latents.z.shape[1]}, the run's model "
                         f"{run.config.model.z_dim}; re-encode them with zspace embed")  # fmt: skip

@@ -333,19 +333,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def train_latents(run, *, progress=None) -> np.ndarray:
-    """z (n_train, z_dim) of the run's training split, from ``RUN/latents/train`` (encoded there if missing)."""
+    """z (n_train, z_dim) of the run's training split, from ``RUN/latents/train`` (encoded there if missing, or
+    again if the run's weights changed since: :func:`zspace.latents.freshness.run_latents`)."""
     from zspace.data import load_dataset
-    from zspace.latents.embedding import embed, load_latents
+    from zspace.latents.freshness import run_latents
 
-    folder = run.path / "latents" / "train"
-    z_dim = run.config.model.z_dim
-    if (folder / "z.npy").is_file():
-        lat = load_latents(folder)
-        stale = (folder / "meta.json").stat().st_mtime < (run.path / "model.safetensors").stat().st_mtime
-        if lat.z.shape[1] == z_dim and not stale:
-            return np.asarray(lat.z)
-    log.info("encoding the training split of %s into %s", run.path, folder)
-    data = load_dataset(run.config.data, progress=progress)
     device = next(run.model.parameters()).device
-    lat = embed(run.model, data, folder, split="train", device=device, meta={"run": str(Path(run.path).resolve())})
+    lat, note = run_latents(run, "train", lambda: load_dataset(run.config.data, progress=progress), device=device)
+    log.info("sampler: %s", note)
     return np.asarray(lat.z)

@@ -15,9 +15,10 @@ from typing import Any
 
 from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key
 from zspace.data import Progress, load_dataset
-from zspace.errors import ConfigError, DataError, ZSpaceError
-from zspace.latents.embedding import Latents, embed, load_latents
+from zspace.errors import ConfigError, DataError
+from zspace.latents.embedding import Latents, load_latents
 from zspace.latents.files import SUFFIXES, read_embeddings
+from zspace.latents.freshness import run_latents, run_of
 from zspace.report.page import write_report
 from zspace.runs.folder import CONFIG, Run, load_run
 from zspace.sections import SECTIONS, section_module
@@ -35,6 +36,7 @@ class Source:
     name: str
     root: Path  # the analysis folder goes under it by default
     default_out: Path | None = None  # where the report goes by default when not root / "analysis"
+    freshness: str = ""  # whether the latents came from the run's current weights (zspace.latents.freshness)
 
 
 def open_source(
@@ -50,25 +52,16 @@ def open_source(
     path = Path(path)
     if (path / CONFIG).is_file():
         run = load_run(path)
-        lat_dir = path / "latents" / split
-        if not (lat_dir / "z.npy").is_file():
-            log.info("no latents in %s yet: encoding the %s split on %s", lat_dir, split, device)
-            data = load_dataset(run.config.data)
-            meta = {"run": str(path.resolve())}
-            embed(run.model, data, lat_dir, split=split, meta=meta, device=device, batch_size=1024, progress=progress)
-            run.model.cpu()
-        return Source(load_latents(lat_dir), run, run.config.name, path)
+        latents, note = run_latents(  # encoded when missing, re-encoded when the weights changed since
+            run, split, lambda: load_dataset(run.config.data), device=device, batch_size=1024, progress=progress
+        )
+        run.model.cpu()
+        return Source(latents, run, run.config.name, path, freshness=note)
     if (path / "z.npy").is_file():
         latents = load_latents(path)
-        run_path = latents.meta.get("run")
-        run = None
-        if run_path and Path(run_path).is_dir():
-            try:
-                run = load_run(run_path)
-            except ZSpaceError as e:
-                log.warning("the run of these latents cannot be loaded (%s); analysing the latents alone", e)
+        run, note = run_of(latents)  # refuses another run at the recorded place, or changed weights
         name = run.config.name if run else path.name
-        return Source(latents, run, name, path)
+        return Source(latents, run, name, path, freshness=note)
     if path.suffix.lower() in SUFFIXES:
         latents = read_embeddings(path)
         return Source(latents, None, path.stem, path.parent, default_out=path.parent / f"{path.stem}-analysis")
@@ -144,6 +137,7 @@ def source_summary(source: Source) -> dict[str, Any]:
         "split": lat.meta.get("split"),
         "dataset": lat.meta.get("dataset"),
         "run": str(source.run.path) if source.run else None,
+        "freshness": source.freshness or None,
     }
 
 
@@ -173,6 +167,8 @@ def analyze(
         f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
         f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
     )
+    if source.freshness:
+        intro += f" Freshness: {source.freshness}."
     out = Path(out) if out else (source.default_out or source.root / "analysis")
     return write_report(
         sections,

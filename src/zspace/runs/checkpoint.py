@@ -3,7 +3,8 @@
 A checkpoint is one safetensors file holding the model (``model/...``), the Adam state (``optim/...``) and the
 RNG states (``rng/...``), with the training progress as JSON in its metadata. Every write goes to a temporary
 file in the same folder, is fsynced, and replaces the old file with ``os.replace``: a kill during a save leaves
-the last good file as it was.
+the last good file as it was. Both files carry a checksum of their contents and are refused at load when it does
+not match, or when a weight is NaN or infinite (:mod:`zspace.runs.integrity`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 
 from zspace.errors import CheckpointError
 from zspace.io.atomic import atomic_write_bytes
+from zspace.runs import integrity
 
 WEIGHTS_FORMAT = "zspace-weights-1"
 CHECKPOINT_FORMAT = "zspace-checkpoint-1"
@@ -35,7 +37,7 @@ def _read_safetensors(path: Path, data: bytes | None = None) -> tuple[dict[str, 
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {}) or {}
-    except (SafetensorError, ValueError, UnicodeDecodeError) as e:
+    except (SafetensorError, ValueError, UnicodeDecodeError, AttributeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"weights file {path} is truncated or corrupt ({msg})") from None
     return tensors, metadata
@@ -65,14 +67,24 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: Path) -
 def save_weights(path: Path, model: nn.Module, metadata: dict[str, Any] | None = None) -> None:
     """Atomically write the model's weights (and buffers) as safetensors."""
     meta = {"format": WEIGHTS_FORMAT, **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
-    atomic_write_bytes(Path(path), st_save(_state_tensors(model), metadata=meta))
+    tensors = _state_tensors(model)
+    atomic_write_bytes(Path(path), st_save(tensors, metadata=integrity.signed(tensors, meta)))
 
 
-def load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load weights written by :func:`save_weights` into ``model``; returns their metadata."""
-    tensors, meta = _read_safetensors(path)
+def load_weights(path: Path, model: nn.Module, *, data: bytes | None = None) -> dict[str, Any]:
+    """Load weights written by :func:`save_weights` into ``model``; returns their metadata.
+
+    An edited file (checksum mismatch) or a NaN/infinite weight is a :class:`CheckpointError`, and nothing is
+    loaded. ``data``: the file's bytes, already read.
+    """
+    tensors, meta = _read_safetensors(path, data)
+    integrity.verify(Path(path), tensors, meta, "weights file")
+    integrity.check_finite(Path(path), tensors)
     load_into(model, tensors, Path(path))
-    return {k: json.loads(v) for k, v in meta.items() if k != "format"}
+    try:
+        return {k: json.loads(v) for k, v in meta.items() if k not in ("format", integrity.CHECKSUM)}
+    except ValueError:
+        raise CheckpointError(f"weights file {path} has metadata that is not valid JSON") from None
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -103,7 +115,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda/{i}"] = s
     meta = {"format": CHECKPOINT_FORMAT, "progress": json.dumps(progress), "param_groups": json.dumps(groups)}
-    atomic_write_bytes(Path(path), st_save(tensors, metadata=meta))
+    atomic_write_bytes(Path(path), st_save(tensors, metadata=integrity.signed(tensors, meta)))
 
 
 def load_checkpoint(
@@ -113,6 +125,7 @@ def load_checkpoint(
     *,
     data: bytes | None = None,
     cuda_device: torch.device | None = None,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """Restore model, optimizer and RNG states from :func:`save_checkpoint`; returns the progress dict.
 
@@ -120,6 +133,8 @@ def load_checkpoint(
     naming the file and what is wrong; nothing is restored unless everything checks out. ``data``: the file's
     bytes, already read (one process reads, the others get them). ``cuda_device``: one of several training
     processes, each on its own GPU: that GPU gets the RNG state rank 0's GPU had (all draw the same noise).
+    ``epochs``: the run's ``train.epochs``; a checkpoint beyond it is refused. A checksum mismatch, a NaN or
+    infinite weight, a learning rate that is not a positive number or a negative Adam step is refused too.
     """
     path = Path(path)
     tensors, meta = _read_safetensors(path, data)
@@ -136,6 +151,9 @@ def load_checkpoint(
     rng = parts["rng"].get("rng/cpu")
     if rng is None or rng.dtype != torch.uint8 or rng.dim() != 1:
         raise CheckpointError(f"checkpoint {path} lacks a valid CPU RNG state (rng/cpu)")
+    if rng.numel() != torch.get_rng_state().numel():
+        raise CheckpointError(f"checkpoint {path} has an invalid CPU RNG state ({rng.numel()} bytes)")
+    _check_state(path, tensors, meta, parts, progress, groups, epochs)
     load_into(model, parts["model"], path)
     try:
         optimizer.load_state_dict(_optimizer_state(parts["optim"], _with_live_flags(groups, optimizer)))
@@ -190,6 +208,19 @@ def match_layouts(optimizer: torch.optim.Optimizer) -> None:
             for name, v in state.items():
                 if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                     state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)  # empty_like keeps p's strides
+
+
+def _check_state(path, tensors, meta, parts, progress, groups, epochs) -> None:
+    """The checksum, then what even a file with a valid (or no) checksum must hold: finite weights and moments,
+    some weights at all, a usable optimiser state and a history that fits the epoch."""
+    integrity.verify(path, tensors, meta, "checkpoint")
+    if not parts["model"]:
+        raise CheckpointError(f"checkpoint {path} holds no model weights (no model/... tensors)")
+    integrity.check_finite(path, parts["model"])
+    integrity.check_finite(path, parts["optim"], "optimizer state")
+    integrity.check_param_groups(path, groups)
+    integrity.check_adam_steps(path, parts["optim"])
+    integrity.check_history(path, progress, epochs)
 
 
 def _json_entry(path: Path, meta: dict[str, str], key: str) -> Any:

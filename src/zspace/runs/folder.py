@@ -13,6 +13,7 @@ Layout::
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -216,6 +217,19 @@ class Run:
     model: LatentModel
     history: list[dict[str, float]] = field(default_factory=list)
     data_ref: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""  # of the weights file as loaded: latents record it to tell when they are stale
+    epoch: int = 0  # finished epochs the weights are of
+    run_id: str | None = None  # the random id in the run's marker (None for runs made before markers)
+
+
+def read_run_id(path: Path) -> str | None:
+    """The random id in the marker of run folder ``path``, or None (no marker, or a run made before them)."""
+    try:
+        marker = json.loads((Path(path) / ownership.RUN_MARKER).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    run_id = marker.get("id") if isinstance(marker, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
@@ -231,7 +245,13 @@ def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
     if not (path / WEIGHTS).is_file():
         raise CheckpointError(f"run {path} has no weights yet ({WEIGHTS}): no epoch has finished")
     model = build_model(cfg.model)
-    load_weights(path / WEIGHTS, model)
+    weights = (path / WEIGHTS).read_bytes()  # hashed and loaded from the same bytes
+    meta = load_weights(path / WEIGHTS, model, data=weights)
     data_file = path / DATA
     data_ref = json.loads(data_file.read_text()) if data_file.is_file() else {}
-    return Run(path, cfg, model.to(device).eval(), read_history(path), data_ref)
+    history = read_history(path)
+    epoch = meta.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        epoch = len(history)  # weights written before they recorded their epoch
+    digest = hashlib.sha256(weights).hexdigest()
+    return Run(path, cfg, model.to(device).eval(), history, data_ref, digest, epoch, read_run_id(path))

@@ -33,6 +33,7 @@ from zspace.errors import ConfigError
 from zspace.figures.sweep import against_weight, radius_overlay, rate_distortion, rows_of_images, weight_label
 from zspace.latents.embedding import embed
 from zspace.latents.feature_net import FeatureConfig, data_features, extract, feature_network, generated_features
+from zspace.latents.freshness import provenance
 from zspace.latents.generate import reconstruct, to_numpy_images
 from zspace.latents.quality import NAME, score
 from zspace.latents.samplers import fit_sampler
@@ -241,7 +242,8 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     rows, per_run, images = [], {}, {}
     for w in weights:
         r = load_run(run_dirs[w], device=device)
-        lat = embed(r.model, data, run_dirs[w] / "latents" / "all", split="all", device=device, seed=ctx.seed)
+        folder = run_dirs[w] / "latents" / "all"
+        lat = embed(r.model, data, folder, split="all", device=device, seed=ctx.seed, meta=provenance(r, folder))
         m = latent_metrics(np.asarray(lat.z), None if lat.mu is None else np.asarray(lat.mu),
                            None if lat.logvar is None else np.asarray(lat.logvar), mi_batch=cfg.mi_batch,
                            seed=ctx.seed)  # fmt: skip

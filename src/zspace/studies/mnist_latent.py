@@ -23,6 +23,7 @@ from zspace.config import load_config
 from zspace.data import load_dataset
 from zspace.errors import ConfigError
 from zspace.latents.embedding import embed
+from zspace.latents.freshness import provenance
 from zspace.runs.folder import load_run
 from zspace.sections.base import Section, Table
 from zspace.studies.base import StudyContext, StudyResult
@@ -147,9 +148,10 @@ def _train_and_embed(model: str, cfg: Config, path: Path, ctx: StudyContext) -> 
     seconds = time.perf_counter() - t0
     ctx.step(f"{model} trained in {seconds:.0f} s")
     ds = load_dataset(run.config.data)
+    folders = {s: ctx.out / "latents" / f"{model}-{s}" for s in ("train", "test")}
     lat = {
-        s: embed(run.model, ds, ctx.out / "latents" / f"{model}-{s}", split=s, device=ctx.torch_device())
-        for s in ("train", "test")
+        s: embed(run.model, ds, f, split=s, device=ctx.torch_device(), meta=provenance(run, f))
+        for s, f in folders.items()
     }
     ctx.step(f"{model} embedded")
     key = "mu" if lat["train"].mu is not None else "z"  # the VAE's mean: no sampling noise

@@ -282,9 +282,13 @@ class Trainer:
         path = Path(path) if path is not None else self.run_dir / runs.CHECKPOINT
         data = share_bytes(self.world, path.read_bytes() if self.world.main and path.is_file() else None)
         cuda = self.device if self.world.distributed and self.device.type == "cuda" else None
-        self.progress = load_checkpoint(path, self.model, self.optimizer, data=data, cuda_device=cuda)
+        self.progress = load_checkpoint(
+            path, self.model, self.optimizer, data=data, cuda_device=cuda, epochs=self.cfg.train.epochs
+        )
         if self.world.main:
             runs.write_history(self.run_dir, self.progress["history"])
+            if not (self.run_dir / runs.WEIGHTS).is_file():  # removed by hand: the checkpoint's weights are the run's
+                self._save_weights()
         log.info("resuming %s at epoch %d, step %d", self.run_dir, self.progress["epoch"] + 1, self.progress["step"])
 
     def fit(self) -> list[dict[str, float]]:
@@ -433,10 +437,15 @@ class Trainer:
             kept = self.run_dir / runs.KEPT / f"epoch-{self.progress['epoch']:03d}.safetensors"
             kept.parent.mkdir(exist_ok=True)
             atomic_write_bytes(kept, ckpt.read_bytes())
-        save_weights(self.run_dir / runs.WEIGHTS, self.model, {"kind": self.model.kind})
+        self._save_weights()
         runs.write_history(self.run_dir, self.progress["history"])
         self.timings["checkpoint_s"] += time.perf_counter() - t0
         self.timings["checkpoints"] += 1
+
+    def _save_weights(self) -> None:
+        """The run's weights, with the epoch (and step within it) they are of: latents record both."""
+        meta = {"kind": self.model.kind, "epoch": self.progress["epoch"], "step": self.progress["step"]}
+        save_weights(self.run_dir / runs.WEIGHTS, self.model, meta)
 
 
 def format_epoch(row: dict[str, float], epochs: int) -> str:
