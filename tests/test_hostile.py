@@ -622,3 +622,99 @@ def runs_history(run: Path) -> list:
     from zspace.runs.folder import read_history
 
     return read_history(run)
+
+
+# --- freshness and checkpoint integrity (issue 16, part 4) ---------------------------------------------------------
+
+
+def test_analyze_after_resume_reencodes_the_stale_latents_and_says_so(capsys, run_copy, tmp_path):
+    assert cli(capsys, "embed", str(run_copy))[0] == 0
+    stale = np.load(run_copy / "latents" / "all" / "mu.npy")
+    assert cli(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "3"))[0] == 0
+    code, err = cli(capsys, "analyze", str(run_copy), "--only", "radius")
+    assert code == 0, err
+    metrics = json.loads((run_copy / "analysis" / "metrics.json").read_text())
+    assert metrics["source"]["freshness"] == "latents were encoded by epoch 1's weights; re-encoded with epoch 3's"
+    assert cli(capsys, "embed", str(run_copy), "--out", str(tmp_path / "fresh"))[0] == 0
+    used = np.load(run_copy / "latents" / "all" / "mu.npy")
+    assert np.allclose(used, np.load(tmp_path / "fresh" / "mu.npy"))  # what a fresh encoding gives
+    assert not np.allclose(used, stale)
+
+
+def test_a_renamed_runs_latents_never_decode_with_the_run_now_at_its_old_path(capsys, run_copy, tmp_path):
+    lat = tmp_path / "lat"
+    assert cli(capsys, "embed", str(run_copy), "--out", str(lat))[0] == 0
+    run_copy.rename(run_copy.parent / "renamed")
+    assert cli(capsys, *train(run_copy.parent, "d"))[0] == 0  # another run where the first one was
+    refused(capsys, "analyze", str(lat), needle="is another run")
+    assert not (lat / "analysis").exists()
+
+
+def _hostile_edit(kind: str):
+    def change(tensors, meta):
+        if kind in ("row", "epoch"):
+            p = json.loads(meta["progress"])
+            if kind == "row":
+                p["history"].append({**p["history"][-1], "epoch": 2, "total": 0.001})
+            else:
+                p["epoch"] = 1000
+            meta["progress"] = json.dumps(p)
+        elif kind == "lr":
+            groups = json.loads(meta["param_groups"])
+            groups[0]["lr"] = "fast"
+            meta["param_groups"] = json.dumps(groups)
+        else:
+            keys = sorted(tensors)
+            if kind == "no-weights":
+                for k in [k for k in keys if k.startswith("model/")]:
+                    del tensors[k]
+            elif kind == "nan":
+                tensors[next(k for k in keys if k.startswith("model/") and k.endswith("weight"))].view(-1)[0] = np.nan
+            else:  # a negative Adam step
+                tensors[next(k for k in keys if k.endswith("/step"))].fill_(-5)
+
+    return change
+
+
+HOSTILE_CHECKPOINTS = {
+    "row": "holds 2 history rows but only 1 finished epochs",
+    "epoch": "is at epoch 1000, beyond train.epochs = 2",
+    "no-weights": "holds no model weights",
+    "nan": "holds non-finite weights in",
+    "lr": "optimizer 'lr' must be a finite number > 0, got 'fast'",
+    "adam-step": "Adam step optim/",
+}
+
+
+@pytest.mark.parametrize("checksum", ["kept", "stripped"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE_CHECKPOINTS))
+def test_a_hand_edited_checkpoint_is_one_line(capsys, run_copy, kind, checksum):
+    def change(tensors, meta):
+        _hostile_edit(kind)(tensors, meta)
+        if checksum == "stripped":  # as a checkpoint from before checksums: the state itself is checked
+            meta.pop("sha256")
+
+    edit_checkpoint(run_copy / "checkpoint.safetensors", change)
+    before = tree(run_copy)
+    needle = "edited or corrupt (checksum mismatch)" if checksum == "kept" else HOSTILE_CHECKPOINTS[kind]
+    line = refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
+    assert "checkpoint.safetensors" in line
+    assert tree(run_copy) == before
+
+
+def test_nonfinite_weights_are_refused_not_drawn_as_blank_grids(capsys, run_copy):
+    def change(tensors, meta):
+        tensors[next(k for k in sorted(tensors) if k.endswith("weight"))].view(-1)[0] = np.inf
+        meta.pop("sha256")
+
+    edit_checkpoint(run_copy / "model.safetensors", change)
+    refused(capsys, "sample", str(run_copy), needle="holds non-finite weights in")
+    refused(capsys, "analyze", str(run_copy), needle="holds non-finite weights in")
+    assert not (run_copy / "generated").exists()
+    assert not (run_copy / "analysis").exists()
+
+
+def test_a_run_without_weights_gets_them_back_from_its_checkpoint_on_resume(capsys, run_copy):
+    (run_copy / "model.safetensors").unlink()
+    assert cli(capsys, *train(run_copy.parent, "d", "--resume"))[0] == 0  # nothing left to train
+    assert cli(capsys, "embed", str(run_copy))[0] == 0
