@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -154,3 +155,18 @@ def test_older_latents_without_the_new_fields_still_work_with_a_note(capsys, run
         assert main(["analyze", str(target), "--only", "radius"]) == 0  # not quiet: the note is logged
         assert "freshness is unverified" in capsys.readouterr().err
         assert json.loads((report / "metrics.json").read_text())["source"]["freshness"] == UNVERIFIED
+
+
+def test_older_latents_older_than_the_weights_are_reencoded(capsys, runs):
+    lat = runs / "d" / "latents" / "all"
+    m = meta(lat)
+    for key in ("run_relative", "run_id", "weights_sha256", "weights_epoch"):
+        del m[key]
+    (lat / "meta.json").write_text(json.dumps(m))
+    weights = (runs / "d" / "model.safetensors").stat().st_mtime
+    os.utime(lat / "meta.json", (weights - 60, weights - 60))  # written before the weights were
+    code, err = cli(capsys, "analyze", str(runs / "d"), "--only", "radius")
+    assert code == 0, err
+    freshness = json.loads((runs / "d" / "analysis" / "metrics.json").read_text())["source"]["freshness"]
+    assert "older than the run's weights (and record no hash); re-encoded" in freshness
+    assert meta(lat)["weights_sha256"] == sha256(runs / "d" / "model.safetensors")
