@@ -350,7 +350,10 @@ def test_an_edited_checkpoint_is_a_checkpoint_error(capsys, run_copy, edit, need
 def test_a_run_folder_without_checkpoint_is_started_again(capsys, run_copy):
     for name in ("checkpoint.safetensors", "model.safetensors", "history.csv"):
         (run_copy / name).unlink()  # as after a kill before the first checkpoint
-    (run_copy / ".model.safetensors.abc123.tmp").write_bytes(b"half")  # a write the kill interrupted
+    stale = run_copy / ".zspace-tmp-abc123"  # a write the kill interrupted: zspace's temp, with its proof
+    stale.mkdir()
+    (stale / ".zspace-temp").write_text('{"zspace": "temp", "pid": 1}')
+    (stale / "data").write_bytes(b"half")
     code, err = cli(capsys, *train(run_copy.parent, "d"))
     assert code == 0, err
     assert (run_copy / "checkpoint.safetensors").is_file()
@@ -358,7 +361,7 @@ def test_a_run_folder_without_checkpoint_is_started_again(capsys, run_copy):
         (run_copy / name).unlink()
     code, err = cli(capsys, *train(run_copy.parent, "d", "--resume"))
     assert code == 0, err
-    assert not list(run_copy.glob(".*.tmp"))
+    assert not stale.exists()
 
 
 # --- the file system: a real full tmpfs and a real read-only mount ------------------------------------------------
@@ -581,8 +584,9 @@ def _state(pid: int) -> str:
 
 
 def test_embed_removes_what_a_killed_embed_left(capsys, run_copy):
-    stale = run_copy / "latents" / ".all.tmp-abc123"
+    stale = run_copy / "latents" / ".zspace-tmp-abc123"  # zspace's temp name, with its proof inside
     stale.mkdir(parents=True)
+    (stale / ".zspace-temp").write_text('{"zspace": "temp", "pid": 1}')
     (stale / "z.npy").write_bytes(b"half")
     code, err = cli(capsys, "embed", str(run_copy))
     assert code == 0, err

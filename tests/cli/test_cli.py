@@ -143,7 +143,7 @@ def test_foreign_and_truncated_weights(tmp_path):
     assert code == 0, err
     code, err = run_cli("embed", str(run), "--out", str(tmp_path))  # a folder with other things in it is not
     assert code == 2
-    assert "is not a latents folder" in err
+    assert "is not a zspace latents folder" in err
     assert (run / "model.safetensors").is_file()
     # resume with another architecture
     code, err = run_cli(*small_digits(tmp_path, "--set", "model.z_dim=5", "--resume"))

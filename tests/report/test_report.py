@@ -58,8 +58,8 @@ def test_write_report_files_and_page(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["sections"]["radius"]["peak"] == pytest.approx(16.5)
     assert metrics["sections"]["vae"]["skipped"] is True
-    assert not [p for p in out.iterdir() if p.name.startswith(".report-staging")]  # no staging folder left
-    manifest = json.loads((out / ".zspace-report.json").read_text())
+    assert not [p for p in out.iterdir() if p.name.startswith(".zspace-tmp-")]  # no staging folder left
+    manifest = json.loads((out / ".zspace-manifest.json").read_text())
     assert list(manifest["files"]) == ["radius-hist.png", "metrics.json", "report.html"]
     assert manifest["kind"] == "zspace analyze"
 
@@ -91,7 +91,7 @@ def test_a_failure_while_plotting_leaves_the_previous_report(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(bad, out, title="bad", command="c")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".report-staging")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".zspace-tmp-")]
 
 
 @pytest.mark.parametrize(

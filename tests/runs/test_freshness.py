@@ -15,6 +15,7 @@ import pytest
 from zspace.cli.main import main
 from zspace.errors import DataError
 from zspace.explore.source import open_explorer
+from zspace.io.atomic import atomic_write_text
 from zspace.latents.embedding import load_latents
 from zspace.latents.freshness import UNVERIFIED, run_of
 from zspace.latents.samplers import train_latents
@@ -68,7 +69,7 @@ def runs(trained: Path, tmp_path: Path) -> Path:
     shutil.copytree(trained, out)
     for folder in (out / "d" / "latents" / "all", out / "bare"):  # the copy's absolute path, as embed writes it
         m = meta(folder)
-        (folder / "meta.json").write_text(json.dumps({**m, "run": str((out / "d").resolve())}))
+        atomic_write_text(folder / "meta.json", json.dumps({**m, "run": str((out / "d").resolve())}))  # recorded
     return out
 
 
@@ -163,6 +164,7 @@ def test_older_latents_older_than_the_weights_are_reencoded(capsys, runs):
     for key in ("run_relative", "run_id", "weights_sha256", "weights_epoch"):
         del m[key]
     (lat / "meta.json").write_text(json.dumps(m))
+    (lat / ".zspace-manifest.json").unlink()  # older latents had no manifest either
     weights = (runs / "d" / "model.safetensors").stat().st_mtime
     os.utime(lat / "meta.json", (weights - 60, weights - 60))  # written before the weights were
     code, err = cli(capsys, "analyze", str(runs / "d"), "--only", "radius")

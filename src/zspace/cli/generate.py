@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,18 +54,16 @@ def _dataset(run, args: argparse.Namespace):
 
 
 def _save(fig, out: Path) -> None:
-    """Write a figure as PNG in one rename (a reader never sees half a file)."""
+    """Write a figure as PNG in one rename (a reader never sees half a file), recorded as zspace's."""
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        Path(tmp).chmod(0o644)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    import io
+
+    from zspace.io.atomic import write_owned_file
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    write_owned_file(out, buf.getvalue(), "images")  # replaces only a file a zspace manifest records
     log.info("wrote %s", out)
 
 

@@ -40,6 +40,7 @@ from zspace.data.base import Progress
 from zspace.data.files import decode_image, fingerprint, list_images, list_relpaths
 from zspace.errors import ConfigError, DataError
 from zspace.io.limits import check_disk
+from zspace.io.ownership import umask
 
 __all__ = [
     "CACHE_VERSION",
@@ -240,6 +241,7 @@ def _build_entry(
     """Decode ``files`` into a temporary folder and rename it to ``entry``."""
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
     try:
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes 0700; the entry follows the umask like any other folder
         (tmp / "owner.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
         start = time.perf_counter()
         logger.info(

@@ -1,54 +1,67 @@
-"""Writes that readers never see half-done: a file replaced in one rename, a folder swapped in whole."""
+"""Writes that readers never see half-done: a file replaced in one rename, recorded in the manifest that owns it.
+
+The new bytes are written in a temporary folder of zspace's own (see :func:`zspace.io.ownership.temp_dir`) beside
+the target, fsynced and renamed over it. When a folder above the file holds a zspace manifest, the new sha256 is
+recorded there first as pending and confirmed after the rename, so the folder stays provably zspace's.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
+
+from zspace.errors import ConfigError
+from zspace.io import ownership
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files are readable as any file is
+    owned = path.name != ownership.MANIFEST and ownership.owner_of(path) is not None
+    digest = hashlib.sha256(data).hexdigest() if owned else None
+    if owned:
+        ownership.record(path, digest, pending=True)
+    with ownership.temp_dir(path.parent) as tmp:
+        fd = os.open(tmp / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
+        os.replace(tmp / "data", path)
     with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    if owned:
+        ownership.record(path, digest)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` at ``target``; an old ``target`` is moved aside first and removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def write_owned_file(path: Path, data: bytes, kind: str) -> None:
+    """Write a file zspace makes for the user (a generated image): a file already at ``path`` is replaced only
+    when a zspace manifest records it with its current hash; the new file is recorded (in ``path``'s folder's
+    manifest when no folder above holds one)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(f"{path} is not a plain file zspace wrote; choose another --out")
+    root = ownership.owner_of(path)
+    if path.exists():
+        manifest = ownership.read_manifest(root) if root else None
+        rel = Path(os.path.normpath(Path(path).absolute())).relative_to(root).as_posix() if root else ""
+        known = {manifest["files"].get(rel), manifest["pending"].get(rel)} - {None} if manifest else set()
+        if ownership.sha256_file(path) not in known:
+            raise ConfigError(
+                f"{path} exists and was not written by zspace (or was changed since); choose another --out"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if root is None:
+        ownership.write_manifest(path.parent, kind, {})
+    atomic_write_bytes(path, data)
+    ownership.record(path, hashlib.sha256(data).hexdigest(), kind=kind)

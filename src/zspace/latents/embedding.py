@@ -14,8 +14,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +24,8 @@ import torch
 
 from zspace.data import Dataset, Progress
 from zspace.errors import ConfigError, DataError
-from zspace.io.atomic import replace_dir
+from zspace.io import ownership
 from zspace.io.limits import check_disk
-from zspace.io.ownership import exclusive, lock_path, remove_stale
 from zspace.models import LatentModel, check_batch_size
 from zspace.models.inputs import to_tensor
 
@@ -78,12 +75,28 @@ def encode_batches(
         yield {k: getattr(enc, k).float().cpu().numpy() for k in ARRAYS if getattr(enc, k) is not None}
 
 
+LEGACY_FILES = frozenset({*(f"{k}.npy" for k in (*ARRAYS, "index", "labels", "attributes")), "meta.json"})
+
+
+def _is_legacy_latents(folder: Path) -> bool:
+    """A latents folder written before manifests: only the plain files embed writes, and a latents meta.json.
+
+    Such a folder holds nothing a user could have added (any other name, subfolder or link makes it foreign),
+    so replacing it loses only what zspace wrote.
+    """
+    entries = list(folder.iterdir())
+    if not entries or any(p.name not in LEGACY_FILES or p.is_symlink() or not p.is_file() for p in entries):
+        return False
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and {"split", "n", "z_dim", "kind"} <= set(meta) and (folder / "z.npy").is_file()
+
+
 def _check_replaceable(out: Path) -> None:
-    """A latents folder is replaced whole; refuse anything else at ``out`` (``--out .`` must not wipe a folder)."""
-    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
-        raise DataError(f"{out} exists and is not a latents folder (no meta.json); choose another --out")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} exists and is not a folder; choose another --out")
+    """A latents folder is replaced whole, and only when zspace wrote every file in it (see zspace.io.ownership)."""
+    ownership.check_replaceable(out, "latents", legacy=_is_legacy_latents)
 
 
 def embed(
@@ -118,9 +131,7 @@ def embed(
     )
     check_disk(out.parent, need + (1 << 20), f"writing {len(rows):,} latents")  # a full disk would fault the memory map
     out.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(lock_path(out, "latents"), f"latents folder {out}"):
-        remove_stale(out.parent, out.name)  # what a killed embed left: we hold the lock, so it is nobody's
-        return _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress)
+    return _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress)
 
 
 def _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress) -> Latents:
@@ -128,30 +139,31 @@ def _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, s
     old_factor = getattr(model, "eps_factor", None)
     if eps_factor is not None and old_factor is not None:
         model.eps_factor = eps_factor
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        _write(model, data, rows, tmp, batch_size=batch_size, device=device, seed=seed, progress=progress)
-        info = {
-            "split": split,
-            "n": len(rows),
-            "z_dim": model.cfg.z_dim,
-            "kind": model.kind,
-            "seed": seed,
-            "eps_factor": getattr(model, "eps_factor", None),
-            "dataset": data.name,
-            "label_names": data.label_names,
-            "attribute_names": data.attribute_names,
-            **(meta or {}),
-        }
-        (tmp / "meta.json").write_text(json.dumps(info, indent=2, default=list) + "\n")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with ownership.replace_folder(out, "latents", legacy=_is_legacy_latents) as tmp:
+            _write_folder(model, data, tmp, rows, split, batch_size, device, seed, meta, progress)
     finally:
         if eps_factor is not None and old_factor is not None:
             model.eps_factor = old_factor
     return load_latents(out)
+
+
+def _write_folder(model, data, tmp, rows, split, batch_size, device, seed, meta, progress) -> None:
+    """The arrays and meta.json of a latents folder, into the new folder ``tmp``."""
+    _write(model, data, rows, tmp, batch_size=batch_size, device=device, seed=seed, progress=progress)
+    info = {
+        "split": split,
+        "n": len(rows),
+        "z_dim": model.cfg.z_dim,
+        "kind": model.kind,
+        "seed": seed,
+        "eps_factor": getattr(model, "eps_factor", None),
+        "dataset": data.name,
+        "label_names": data.label_names,
+        "attribute_names": data.attribute_names,
+        **(meta or {}),
+    }
+    (tmp / "meta.json").write_text(json.dumps(info, indent=2, default=list) + "\n")
 
 
 def _write(

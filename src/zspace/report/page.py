@@ -12,8 +12,6 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zspace.errors import ConfigError
-from zspace.io.atomic import atomic_write_text
+from zspace.io import ownership
 from zspace.io.ownership import exclusive, lock_path
 from zspace.sections.base import Section, Table
 
@@ -118,8 +116,8 @@ def page(sections: list[Section], images: dict[str, str], *, title: str, command
 """
 
 
-MANIFEST = ".zspace-report.json"  # what the last report wrote into its folder: kind, and each file's sha256
-MANIFEST_FORMAT = "zspace-report-2"
+MANIFEST = ownership.MANIFEST  # what the last report wrote into its folder: kind, and each file's sha256
+LEGACY_MANIFEST, LEGACY_FORMAT = ".zspace-report.json", "zspace-report-2"  # read, for reports made before
 
 
 def write_report(
@@ -150,24 +148,21 @@ def write_report(
         raise ConfigError(f"report folder {out_dir} is a file, not a folder; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive(lock_path(out_dir, "report"), f"report folder {out_dir}"):
-        for stale in out_dir.glob(".report-staging-*"):  # left by a killed writer: we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        previous = _previous_files(out_dir, kind)
-        staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-staging-"))
-        try:
+        ownership.remove_stale_temps(out_dir)  # only zspace's own temporary folders whose writer is gone
+        previous, others = _previous_files(out_dir, kind)
+        with ownership.temp_dir(out_dir) as staging:
             written = _render(sections, staging, title=title, command=command, intro=intro,
                               extra_metrics=extra_metrics, dpi=dpi)  # fmt: skip
             _check_owned(out_dir, written, previous)
             hashes = {name: _sha256(staging / name) for name in written}
             for name in written:  # report.html last: the page never points at figures not yet in place
                 os.replace(staging / name, out_dir / name)
-            manifest = {"format": MANIFEST_FORMAT, "kind": kind, "files": hashes}
-            atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            kept = {rel: h for rel, (h, _) in others.items() if rel not in hashes}  # other commands' files there
+            ownership.write_manifest(out_dir, kind, {**kept, **hashes}, kinds={r: k for r, (_, k) in others.items()
+                                                                             if r in kept})  # fmt: skip
             for name in sorted(set(previous) - set(written)):
                 if _sha256_or_none(out_dir / name) == previous[name]:
                     (out_dir / name).unlink(missing_ok=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "report.html"
 
 
@@ -223,13 +218,29 @@ def _sha256_or_none(path: Path) -> str | None:
         return None
 
 
-def _previous_files(out_dir: Path, kind: str) -> dict[str, str]:
-    """Plain file names (with sha256) the previous report of ``kind`` wrote; anything else is never touched."""
+def _previous_files(out_dir: Path, kind: str) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Plain file names (with sha256) the previous report of ``kind`` wrote, and the files other commands
+    recorded in the folder's manifest (path -> (sha256, kind)); anything else is never touched."""
+    manifest = ownership.read_manifest(out_dir)
+    if manifest is None and (out_dir / MANIFEST).exists():
+        raise ConfigError(f"{out_dir / MANIFEST} was not written by zspace; move it or choose another --out")
+    if manifest is None:
+        return _legacy_files(out_dir, kind), {}
+    if manifest["kind"] != kind:
+        other = manifest["kind"]
+        raise ConfigError(f"{out_dir} holds the output of `{other}`; write this `{kind}` report elsewhere (--out)")
+    files, kinds = manifest["files"], manifest["kinds"]
+    others = {r: (h, kinds[r]) for r, h in files.items() if isinstance(kinds.get(r), str)}
+    return {n: h for n, h in files.items() if n not in others and n == Path(n).name and not n.startswith(".")}, others
+
+
+def _legacy_files(out_dir: Path, kind: str) -> dict[str, str]:
+    """The files a report made before zspace's common manifest recorded in ``.zspace-report.json``."""
     try:
-        manifest = json.loads((out_dir / MANIFEST).read_text())
+        manifest = json.loads((out_dir / LEGACY_MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != LEGACY_FORMAT:
         return {}
     files = manifest.get("files")
     if not isinstance(files, dict):

@@ -18,9 +18,7 @@ import io
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import torch
 from zspace.config import RunConfig
 from zspace.errors import CheckpointError, ConfigError
 from zspace.io import ownership
-from zspace.io.atomic import atomic_write_text, replace_dir
+from zspace.io.atomic import atomic_write_text
 from zspace.models import LatentModel, build_model
 from zspace.runs.checkpoint import load_weights
 
@@ -99,23 +97,16 @@ def create_run(
 ) -> Path:
     """Create ``out_dir/name`` with config, environment and data reference, all at once (temp + rename).
 
-    An existing folder is replaced only when zspace can show it wrote it (see :mod:`zspace.io.ownership`): with
-    ``overwrite``, or without it when the folder is an unfinished start (no checkpoint, no weights yet).
+    An existing folder is replaced only when its manifest shows zspace wrote every file in it (see
+    :mod:`zspace.io.ownership`): with ``overwrite``, or without it when the folder is an unfinished start (no
+    checkpoint, no weights yet). Runs made before manifests are never replaced.
     """
     path = check_creatable(cfg, overwrite=overwrite)
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{cfg.name}.tmp-"))
-    try:
-        tmp.chmod(0o755 & ~_umask())
+    with ownership.replace_folder(path, "run") as tmp:  # a manifest records every file; swapped in whole
         ownership.write_marker(tmp)
         save_config(tmp, cfg)
         atomic_write_text(tmp / ENVIRONMENT, json.dumps(environment(device), indent=2) + "\n")
         atomic_write_text(tmp / DATA, json.dumps(data_ref, indent=2, default=str, ensure_ascii=False) + "\n")
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -142,12 +133,6 @@ def is_unfinished_start(path: Path) -> bool:
         and not (path / CHECKPOINT).exists()
         and not (path / WEIGHTS).exists()
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_config(path: Path, cfg: RunConfig) -> None:

@@ -36,5 +36,15 @@ def epoch_writer(run_dir: Path) -> Callable[[dict[str, float]], None]:
                 group = "radius" if "radius" in key else "speed" if key in ("images_per_s", "seconds") else "loss"
                 writer.add_scalar(f"{group}/{key}", value, global_step=epoch)
         writer.flush()
+        _record(Path(run_dir) / FOLDER)
 
     return on_epoch
+
+
+def _record(folder: Path) -> None:
+    """Record the event files (written by TensorBoard, not through zspace's writers) in the run's manifest."""
+    from zspace.io import ownership
+
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            ownership.record(path, ownership.sha256_file(path))
