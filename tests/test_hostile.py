@@ -722,3 +722,69 @@ def test_a_run_without_weights_gets_them_back_from_its_checkpoint_on_resume(caps
     (run_copy / "model.safetensors").unlink()
     assert cli(capsys, *train(run_copy.parent, "d", "--resume"))[0] == 0  # nothing left to train
     assert cli(capsys, "embed", str(run_copy))[0] == 0
+
+
+# --- one ownership rule (issue 16, part 1): nothing deleted that a zspace manifest does not record ------------------
+
+
+def test_embed_out_a_project_holding_a_meta_json_keeps_the_project(capsys, run_dir, tmp_path):
+    mine = tmp_path / "myproject"
+    (mine / "code").mkdir(parents=True)
+    (mine / "meta.json").write_text('{"title": "my project"}')
+    (mine / "thesis.pdf").write_bytes(b"%PDF years of work")
+    (mine / "code" / "main.py").write_text("print(1)\n")
+    before = tree(mine)
+    refused(capsys, "embed", str(run_dir), "--out", str(mine), needle="not a zspace latents folder")
+    assert tree(mine) == before
+
+
+@pytest.mark.parametrize("inside", ["analysis/mine.txt", "latents/all/mine.npy", ".notes.tmp-v2", ".x.old-2019"])
+def test_overwrite_keeps_user_files_inside_zspace_named_subfolders(capsys, run_copy, inside):
+    assert cli(capsys, "analyze", str(run_copy), "--only", "radius")[0] == 0
+    assert cli(capsys, "embed", str(run_copy))[0] == 0
+    (run_copy / inside).parent.mkdir(parents=True, exist_ok=True)
+    (run_copy / inside).write_text("the user's")
+    before = tree(run_copy.parent)
+    refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle=inside)
+    assert tree(run_copy.parent) == before
+
+
+def test_embed_split_all_keeps_a_user_file_in_the_latents_folder(capsys, run_copy):
+    assert cli(capsys, "embed", str(run_copy), "--split", "all")[0] == 0
+    (run_copy / "latents" / "all" / "mine.npy").write_bytes(b"my array")
+    before = tree(run_copy)
+    refused(capsys, "embed", str(run_copy), "--split", "all", needle="latents/all/mine.npy")
+    assert tree(run_copy) == before
+
+
+@pytest.mark.parametrize(("name", "beside"), [("?otes", ".notes.tmp-v2"), ("*", ".thesis.tmp-final"),
+                                              ("*", ".photos.old-2019"), ("[.]notes", ".notes.tmp-v2")])  # fmt: skip
+def test_a_run_name_with_glob_characters_deletes_nothing_beside_it(capsys, tmp_path, name, beside):
+    out = tmp_path / "runs"
+    (out / beside).mkdir(parents=True)
+    (out / beside / "kept.txt").write_text("the user's")
+    before = tree(out)
+    for extra in ((), ("--overwrite",)):
+        code, err = cli(capsys, *train(out, name, *extra))
+        assert code in (0, 2), err
+        assert code == 0 or len(err.strip().splitlines()) == 1, err
+        assert {k: v for k, v in tree(out).items() if k in before} == before
+
+
+def test_latents_and_image_cache_folders_follow_the_umask(capsys, run_copy, tmp_path):
+    from PIL import Image
+
+    from zspace.config import DataConfig
+    from zspace.data import load_dataset
+
+    for i in range(3):
+        Image.new("RGB", (6, 6), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    old = os.umask(0o022)
+    try:
+        assert cli(capsys, "embed", str(run_copy), "--out", str(tmp_path / "lat"))[0] == 0
+        cfg = DataConfig(name="images", path=str(tmp_path), cache_dir=str(tmp_path / "cache"), image_size=4, workers=1)
+        entry = Path(load_dataset(cfg).source["cache"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "lat").stat().st_mode & 0o777 == 0o755
+    assert entry.stat().st_mode & 0o777 == 0o755

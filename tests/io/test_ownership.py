@@ -115,7 +115,6 @@ def test_a_manifest_records_every_file_at_every_depth(tmp_path):
         (lambda f: (f / "sub" / "deep" / "mine.txt").write_text("mine"), "sub/deep/mine.txt"),
         (lambda f: (f / "a.npy").write_bytes(b"edited"), "a.npy"),
         (lambda f: (f / "sub" / "link").symlink_to("/etc/passwd"), "sub/link"),
-        (lambda f: (f / "empty").mkdir(), "empty"),
         (lambda f: (f / ".notes.tmp-v2").mkdir() or (f / ".notes.tmp-v2" / "n").write_text("n"), ".notes.tmp-v2/n"),
     ],
 )

@@ -204,7 +204,7 @@ def _make_room(base: Path, entry: Path) -> None:
 
 
 def _is_stale(tmp: Path) -> bool:
-    """A temporary build folder whose builder died (same host, pid gone) or that is older than a week."""
+    """A temporary build folder (with its owner.json) whose builder died (same host, pid gone) or is a week old."""
     try:
         age = time.time() - tmp.stat().st_mtime
     except OSError:
@@ -212,7 +212,9 @@ def _is_stale(tmp: Path) -> bool:
     try:
         owner = json.loads((tmp / "owner.json").read_text())
     except (OSError, ValueError):
-        owner = {}
+        return False  # no proof that a cache build made it: never removed
+    if not isinstance(owner, dict) or not {"host", "pid"} <= set(owner):
+        return False
     dead = owner.get("host") == socket.gethostname() and not _pid_alive(owner.get("pid"))
     return dead or age > STALE_TEMP_S
 

@@ -6,8 +6,9 @@ One rule for every folder zspace writes (run folders, latents folders, report fo
   relative path and sha256 of every file zspace put there, at every depth, and the folder's ``kind``. A
   subfolder with a manifest of its own (a run's ``latents/all`` or ``analysis``) accounts for itself.
 * A folder is zspace's only if its manifest says so and every entry under it is accounted for with a matching
-  hash; :func:`first_foreign` names the first one that is not (a user's file, a changed file, a link, an empty
-  folder). zspace never deletes or replaces such a folder: the command refuses with one line naming that file.
+  hash; :func:`first_foreign` names the first one that is not (a user's file, a changed file, a link; an
+  empty folder holds nothing to lose and is not foreign). zspace never deletes or replaces such a folder: the
+  command refuses with one line naming that file.
 * A single file is replaced only when the manifest above it records it with its current hash.
 * Temporary names are zspace's own: ``.zspace-tmp-`` plus a random part, made with O_EXCL
   (:func:`tempfile.mkdtemp`), then given the umask's mode. Each temporary folder holds a proof file its
@@ -134,8 +135,6 @@ def _walk(root: Path, here: Path, manifest: dict[str, Any]) -> str | None:
         entries = sorted(os.scandir(here), key=lambda e: e.name)
     except OSError:
         return str(here)
-    if here != root and not entries:
-        return str(here)  # an empty folder zspace never leaves
     for entry in entries:
         path = Path(entry.path)
         rel = path.relative_to(root).as_posix()
@@ -287,7 +286,7 @@ def check_replaceable(target: Path, kind: str, legacy: Callable[[Path], bool] | 
         if legacy is not None and legacy(target):
             return
         if not any(target.iterdir()):
-            raise ConfigError(f"{target} is an empty folder zspace did not make; remove it or choose another name")
+            return  # an empty folder: nothing in it to lose
         raise ConfigError(f"{target} is not a zspace {kind} folder (it has no {MANIFEST}); choose another name")
     if manifest["kind"] != kind:
         raise ConfigError(f"{target} is a zspace {manifest['kind']} folder, not a {kind} folder; choose another name")
