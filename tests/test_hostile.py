@@ -788,3 +788,12 @@ def test_latents_and_image_cache_folders_follow_the_umask(capsys, run_copy, tmp_
         os.umask(old)
     assert (tmp_path / "lat").stat().st_mode & 0o777 == 0o755
     assert entry.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_users_dot_lock_file_beside_the_runs_is_untouched(capsys, tmp_path):
+    out = tmp_path / "runs"
+    out.mkdir()
+    (out / ".notes.lock").write_text("my lock notes")  # the old lock's name for a run called notes
+    assert cli(capsys, *train(out, "notes"))[0] == 0
+    assert (out / ".notes.lock").read_text() == "my lock notes"
+    assert sorted(p.name for p in out.iterdir()) == [".notes.lock", "notes"]

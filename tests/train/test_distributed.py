@@ -113,7 +113,7 @@ def test_ddp_two_processes_equal_one_process_and_resume(reference, tmp_path):
     finish(p)
     assert_close(reference[2], tmp_path / "ddp")
     assert len(runs.read_history(tmp_path / "ddp")) == 2
-    assert sorted(q.name for q in tmp_path.iterdir()) == [".ddp.lock", "ddp"]  # nothing else, no temp files
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["ddp"]  # nothing else: no temp files, no lock file
 
 
 def test_two_nodes_on_localhost(reference, tmp_path):
