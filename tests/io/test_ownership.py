@@ -324,3 +324,38 @@ def test_a_study_beside_the_users_files_keeps_them(capsys, home, wifi_file):
     ok_or_refused(capsys, "study", "wifi", "--quick", "--data", str(wifi_file), "--out", str(out))
     assert user_digest(home, [out]) == before
     assert (out / "report.html").is_file()
+
+
+# --- one API: nothing outside it deletes, renames or makes temporary names -----------------------------------------
+
+DELETERS = ("rmtree(", "mkdtemp(", "mkstemp(", "os.replace(", ".rename(", ".unlink(", "os.remove(", "os.rmdir(")
+# Each exception is reviewed: the report replaces only files its manifest records (report/page.py); the image cache
+# keeps its own entries under keys it derives from the data, with an owner.json proof in its temp folders.
+ALLOWED = {"io/ownership.py", "io/atomic.py", "report/page.py", "data/cache.py"}
+
+
+def test_only_the_ownership_api_deletes_or_renames():
+    src = ROOT / "src" / "zspace"
+    offenders = [
+        f"{path.relative_to(src)}:{i}"
+        for path in sorted(src.rglob("*.py"))
+        if path.relative_to(src).as_posix() not in ALLOWED
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if any(d in line for d in DELETERS)
+    ]
+    assert offenders == [], "route writes through zspace.io.ownership / zspace.io.atomic"
+
+
+def test_an_image_written_into_a_report_folder_stays_accounted_for(tmp_path):
+    from zspace.report.page import write_report
+
+    out = tmp_path / "rep"
+    write_report([], out, title="t", command="zspace analyze x")
+    write_owned_file(out / "x.png", b"png", "images")
+    write_report([], out, title="t2", command="zspace analyze x")  # rewritten: the image is neither lost nor foreign
+    manifest = ownership.read_manifest(out)
+    assert manifest["files"]["x.png"] == hashlib.sha256(b"png").hexdigest()
+    assert manifest["kinds"] == {"x.png": "images"}
+    assert (out / "x.png").read_bytes() == b"png"
+    assert ownership.first_foreign(out) is None
+    assert "t2" in (out / "report.html").read_text()

@@ -299,13 +299,12 @@ def check_replaceable(target: Path, kind: str, legacy: Callable[[Path], bool] | 
 def replace_folder(target: Path, kind: str, legacy: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield a new empty folder to fill; on success it becomes ``target`` with a manifest of every file in it.
 
-    ``target`` is replaced only when :func:`check_replaceable` allows it (checked before and again just before
-    the swap, with the folder's lock held); on an error nothing changes.
+    ``target`` is replaced only when :func:`check_replaceable` allows it, checked just before the swap with the
+    folder's lock held (callers check first too, to refuse before doing the work); on an error nothing changes.
     """
     target = Path(os.path.normpath(Path(target).absolute()))
     if Path.cwd() == target or target in Path.cwd().parents:
         raise ConfigError(f"{target} is the current folder (or holds it); choose another name")
-    check_replaceable(target, kind, legacy)
     target.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(lock_path(target, kind), f"{kind} folder {target}"):
         remove_stale_temps(target.parent)
