@@ -29,6 +29,10 @@ _LAZY = {
     "reconstruct": "zspace.latents.generate",
     "sample": "zspace.latents.generate",
     "fit_sampler": "zspace.latents.samplers",
+    "analyze": "zspace.report.api",
+    "compare": "zspace.report.api",
+    "Report": "zspace.report.api",
+    "explore": "zspace.explore.notebook",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -37,6 +37,8 @@ class Source:
     root: Path  # the analysis folder goes under it by default
     default_out: Path | None = None  # where the report goes by default when not root / "analysis"
     freshness: str = ""  # whether the latents came from the run's current weights (zspace.latents.freshness)
+    model: Any = None  # a model given without a run (any object with encode/decode); the run's model otherwise
+    dataset: Any = None  # the run's dataset when it was loaded already (to encode the latents): never loaded twice
 
 
 def open_source(
@@ -51,12 +53,7 @@ def open_source(
     """
     path = Path(path)
     if (path / CONFIG).is_file():
-        run = load_run(path)
-        latents, note = run_latents(  # encoded when missing, re-encoded when the weights changed since
-            run, split, lambda: load_dataset(run.config.data), device=device, batch_size=1024, progress=progress
-        )
-        run.model.cpu()
-        return Source(latents, run, run.config.name, path, freshness=note)
+        return run_source(load_run(path), split=split, progress=progress, device=device)
     if (path / "z.npy").is_file():
         latents = load_latents(path)
         run, note = run_of(latents)  # refuses another run at the recorded place, or changed weights
@@ -73,11 +70,33 @@ def open_source(
     )
 
 
+def run_source(run: Run, *, split: str = "all", progress: Progress | None = None, device: str = "cpu") -> Source:
+    """The source of a loaded run: its latents of ``split`` (encoded when missing or stale, on ``device``)."""
+    loaded: list[Any] = []  # the dataset, when encoding needed it: the analyses reuse it (loaded once)
+
+    def load_data() -> Any:
+        loaded.append(load_dataset(run.config.data))
+        return loaded[0]
+
+    latents, note = run_latents(  # encoded when missing, re-encoded when the weights changed since
+        run, split, load_data, device=device, batch_size=1024, progress=progress
+    )
+    run.model.cpu()
+    path = Path(run.path)
+    return Source(latents, run, run.config.name, path, freshness=note, dataset=loaded[0] if loaded else None)
+
+
 def analysis_settings(
-    config_path: str | Path | None = None, sets: list[str] | tuple[str, ...] = (), only: str | None = None
+    config_path: str | Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    only: str | None = None,
+    base: dict[str, Any] | None = None,
 ) -> tuple[list[str], dict[str, Any], int]:
-    """The analyses to run, their configs and the seed, from a TOML file, overrides and ``--only``."""
-    d: dict[str, Any] = load_toml(config_path) if config_path else {}
+    """The analyses to run, their configs and the seed, from a TOML file (or the mapping ``base`` of the same
+    shape: ``{"radius": {"width": 0.05}, "seed": 1}``), overrides and ``--only``."""
+    d: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
+    if config_path:
+        d = load_toml(config_path)
     for item in sets:
         set_key(d, *parse_override(item))
     unknown = sorted(set(d) - set(SECTIONS) - {"only", "seed"})
@@ -112,7 +131,8 @@ def run_sections(
 
     ``on_progress(what, done, total)`` follows the steps inside long analyses (t-SNE maps, elbow fits).
     """
-    ctx = Context(latents=source.latents, run=source.run, seed=seed, progress=on_progress)
+    ctx = Context(latents=source.latents, run=source.run, seed=seed, progress=on_progress, given_model=source.model,
+                  _dataset=source.dataset)  # fmt: skip
     sections = []
     for key in [k for k in SECTIONS if k in keys]:
         if on_section:
@@ -130,7 +150,7 @@ def source_summary(source: Source) -> dict[str, Any]:
     lat = source.latents
     return {
         "name": source.name,
-        "latents": str(lat.path),
+        "latents": str(lat.path) if lat.path is not None else None,  # None: a file or arrays in memory
         "n": len(lat),
         "z_dim": int(lat.z.shape[1]),
         "kind": lat.meta.get("kind", "vae" if lat.mu is not None else "ae"),
@@ -139,6 +159,15 @@ def source_summary(source: Source) -> dict[str, Any]:
         "run": str(source.run.path) if source.run else None,
         "freshness": source.freshness or None,
     }
+
+
+def source_intro(source: Source, info: dict[str, Any]) -> str:
+    """The report's first sentence: what was analysed (and how fresh the latents are)."""
+    intro = (
+        f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
+        f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
+    )
+    return intro + (f" Freshness: {source.freshness}." if source.freshness else "")
 
 
 def analyze(
@@ -163,12 +192,7 @@ def analyze(
     source = open_source(path, split=split, progress=progress, device=device)
     sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
     info = source_summary(source)
-    intro = (
-        f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
-        f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
-    )
-    if source.freshness:
-        intro += f" Freshness: {source.freshness}."
+    intro = source_intro(source, info)
     out = Path(out) if out else (source.default_out or source.root / "analysis")
     return write_report(
         sections,

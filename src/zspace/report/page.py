@@ -178,11 +178,24 @@ def _render(sections: list[Section], staging: Path, *, title: str, command: str,
                 name, i = f"{stem}-{i}.png", i + 1
             f.figure.savefig(staging / name, dpi=dpi)
             images[f"{s.key}/{f.name}"] = name
-    metrics = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
-    metrics = {**(extra_metrics or {}), "command": command, "sections": metrics}
-    (staging / "metrics.json").write_text(json.dumps(to_json(metrics), indent=2, ensure_ascii=False) + "\n")
+    metrics = report_metrics(sections, command=command, extra_metrics=extra_metrics)
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     (staging / "report.html").write_text(page(sections, images, title=title, command=command, intro=intro))
     return [*sorted(set(images.values())), "metrics.json", "report.html"]
+
+
+SCHEMA = "zspace.metrics/1"  # the layout of metrics.json: zspace/schemas/metrics.schema.json, docs/metrics.md
+
+
+def report_metrics(
+    sections: Iterable[Section], *, command: str, extra_metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON-able dict of ``metrics.json``: ``schema``, the extra entries, ``command``, and ``sections`` (each
+    section's metrics under its key, with ``skipped`` and ``notes``)."""
+    per = {s.key: {**s.metrics, "skipped": s.skipped, "notes": s.notes} for s in sections}
+    out = {"schema": SCHEMA, **(extra_metrics or {}), "command": command, "sections": per}
+    out["schema"] = SCHEMA  # first in the file, and never overridden by an extra entry
+    return to_json(out)
 
 
 def _kind_of(command: str) -> str:

@@ -71,6 +71,7 @@ class Context:
     seed: int = 0
     progress: Any = None  # progress(what, done, total) from inside long analyses (t-SNE maps, elbow fits), or None
     _dataset: Any = field(default=None, repr=False)
+    given_model: Any = None  # a model given without a run (any object with encode/decode), used before the run's
 
     def tick(self, what: str, done: int, total: int) -> None:
         """Report progress inside a long analysis (the CLI draws a bar; the library never prints)."""
@@ -79,7 +80,9 @@ class Context:
 
     @property
     def model(self):
-        """The run's model (eval mode, CPU), or None for a bare latents folder."""
+        """The model given with the latents, else the run's model (eval mode, CPU), or None for bare latents."""
+        if self.given_model is not None:
+            return self.given_model
         return None if self.run is None else self.run.model
 
     def dataset(self):
