@@ -177,3 +177,46 @@ def test_explore_serves_in_the_background_and_stops(z):
     assert not handle.running
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(handle.url, timeout=2)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    from zspace.config import packaged_config
+
+    out = tmp_path_factory.mktemp("runs")
+    args = ["-q", "train", str(packaged_config("digits-demo")), "--out-dir", str(out), "--name", "r", "--epochs", "1"]
+    assert main(args) == 0
+    return out / "r"
+
+
+def test_a_run_and_its_dataset_are_loaded_once(digits_run, monkeypatch):
+    import zspace.data
+    import zspace.report.analyze as analyze_mod
+
+    calls = {"run": 0, "data": 0}
+
+    def counted(fn, key):
+        def wrapper(*args, **kwargs):
+            calls[key] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(analyze_mod, "load_run", counted(analyze_mod.load_run, "run"))
+    monkeypatch.setattr(analyze_mod, "load_dataset", counted(analyze_mod.load_dataset, "data"))
+    monkeypatch.setattr(zspace.data, "load_dataset", counted(zspace.data.load_dataset, "data"))
+    r = zspace.analyze(digits_run, only="radius,decode", decode={"n_probes": 10})  # no latents yet: encoded here
+    assert calls == {"run": 1, "data": 1}  # the dataset loaded to encode is the one the decode section reuses
+    assert not r.section("decode").skipped
+    assert r.metrics["source"]["run"] == str(digits_run)
+
+
+def test_a_model_goes_with_arrays(digits_run):
+    from zspace.runs.folder import load_run
+
+    run = load_run(digits_run)
+    z = np.load(digits_run / "latents" / "all" / "z.npy")
+    assert zspace.analyze(z, only="decode").section("decode").skipped  # no model: nothing to decode with
+    with_model = zspace.analyze(z, model=run.model, only="decode")
+    assert not with_model.section("decode").skipped
+    assert with_model.metrics["sections"]["decode"]["probes"]
