@@ -797,3 +797,54 @@ def test_a_users_dot_lock_file_beside_the_runs_is_untouched(capsys, tmp_path):
     assert cli(capsys, *train(out, "notes"))[0] == 0
     assert (out / ".notes.lock").read_text() == "my lock notes"
     assert sorted(p.name for p in out.iterdir()) == [".notes.lock", "notes"]
+
+
+@pytest.mark.parametrize(
+    ("z", "needle"),
+    [
+        (np.array([["a", "b"], ["c", "d"]]), "z must be a real-valued"),
+        (np.ones((3, 2)) * 1j, "z must be a real-valued"),
+        (np.ones((3, 2), dtype=bool), "z must be a real-valued"),
+        ([[1.0, 2.0], [3.0]], "z is not an array"),
+        ({"z": 1}, "not a numeric array"),
+        (np.arange(5.0), "z must be a numeric (n_samples >= 1, z_dim >= 1)"),
+        (np.zeros((0, 3)), "z must be a numeric (n_samples >= 1, z_dim >= 1)"),
+        (np.zeros((2, 2, 2)), "z must be a numeric (n_samples >= 1, z_dim >= 1)"),
+        (np.full((4, 2), np.nan), "no finite row is left"),
+        (None, "no latents given"),
+    ],
+)
+def test_python_api_refuses_bad_arrays_in_one_line(z, needle):
+    import zspace
+    from zspace.errors import ZSpaceError
+
+    with pytest.raises(ZSpaceError) as info:
+        zspace.analyze(z, only="radius")
+    assert needle in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_report_save_never_overwrites_a_users_file(tmp_path):
+    import zspace
+    from zspace.errors import ConfigError
+
+    (tmp_path / "report.html").write_text("my page")
+    report = zspace.analyze(np.eye(4) * 2.0, only="radius")
+    with pytest.raises(ConfigError, match="was not written by this kind of zspace report"):
+        report.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    assert (tmp_path / "report.html").read_text() == "my page"
+
+
+def test_python_api_explore_on_a_busy_port_is_one_line():
+    import socket
+
+    import zspace
+    from zspace.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            zspace.explore(np.eye(4), port=port)

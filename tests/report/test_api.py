@@ -75,6 +75,7 @@ def test_torch_tensors_mu_logvar_and_options(z):
         ({"mu": np.zeros((5, 3))}, DataError, "mu has shape"),
         ({"labels": np.zeros(240), "only": "radius"}, DataError, "labels must be integers"),
         ({"model": object()}, ConfigError, "encode and decode"),
+        ({"mu": np.ones((240, 3)) * 1j, "logvar": np.zeros((240, 3))}, DataError, "mu must be a real-valued"),
     ],
 )
 def test_bad_api_input_is_one_line(z, kwargs, error, needle):

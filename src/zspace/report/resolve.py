@@ -46,9 +46,12 @@ def latents_of_arrays(
     or infinity are dropped (with a warning), as for a latents folder."""
     arrays = {k: None if v is None else as_array(v, k) for k, v in
               (("z", z), ("mu", mu), ("logvar", logvar), ("labels", labels), ("attributes", attributes))}  # fmt: skip
+    if arrays["z"] is None:
+        raise ConfigError("no latents given: z is None")
+    for key in ("z", "mu", "logvar"):  # real numbers only (complex, boolean, text and dates are refused)
+        if arrays[key] is not None and arrays[key].dtype.kind not in "iuf":
+            raise DataError(f"{key} must be a real-valued (n_samples, z_dim) array, got dtype {arrays[key].dtype}")
     zz = arrays.pop("z")
-    if zz.dtype.kind in "USb":
-        raise DataError(f"z must be a numeric (n_samples, z_dim) array, got dtype {zz.dtype}")
     lab = arrays["labels"]
     if lab is not None and lab.ndim == 1 and len(lab) and not np.issubdtype(lab.dtype, np.integer):
         raise DataError(f"labels must be integers (n_samples,), got dtype {lab.dtype}")
