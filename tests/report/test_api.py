@@ -119,6 +119,7 @@ def test_save_writes_what_the_cli_writes(tmp_path, z, report):
     assert sorted(p.name for p in cli_out.iterdir()) == sorted(p.name for p in api_out.iterdir())
     cli, api = (json.loads((d / "metrics.json").read_text()) for d in (cli_out, api_out))
     assert cli["schema"] == api["schema"] == SCHEMA
+    assert problems(cli) == []  # the file the command line writes follows the schema too
     assert cli["seed"] == api["seed"] == 0
 
     def numbers(m):

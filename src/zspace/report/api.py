@@ -60,7 +60,14 @@ class Report:
         """Write report.html, the figures (PNG) and metrics.json into ``folder``, as the command line does
         (same writer, same ownership rules: only files an earlier report of the same kind wrote are replaced).
 
-        Returns the path of report.html.
+        Parameters
+        ----------
+        folder : str or Path, the report folder (created when missing).
+
+        Returns
+        -------
+        Path
+            The path of report.html.
         """
         return write_report(self.sections, folder, title=self.title, command=self.command, intro=self.intro,
                             extra_metrics=self.extra_metrics, kind=self.kind)  # fmt: skip
