@@ -37,6 +37,7 @@ from zspace.analyses.kmeans import (
     pca_basis,
     project,
 )
+from zspace.io.limits import check_time, estimate_kmeans_seconds
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ def elbow_curve(
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
     ks = check_ks(ks, len(X))
+    seconds = estimate_kmeans_seconds(len(X), X.shape[1], ks, restarts)
+    check_time(seconds, "elbow.ks", f"{len(ks) * restarts} k-means fits")
     lloyd, minibatch = lloyd or LloydSettings(), minibatch or MiniBatchSettings()
     t0 = time.perf_counter()
     if algorithm == "lloyd":
