@@ -383,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         import torch
 
+        from zspace.io.limits import usable_threads
+
+        args.threads, note = usable_threads(args.threads)
+        if note:
+            print(f"zspace: note: {note}", file=sys.stderr)
         torch.set_num_threads(args.threads)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, one process speaks for all
     if not main_process:
