@@ -40,10 +40,10 @@ def test_round_trip_through_dict():
     [
         ("model.zdim=3", "unknown config key 'model.zdim'"),
         ("modle.z_dim=3", "unknown config key 'modle'"),
-        ("model.z_dim=0", "model.z_dim must be > 0"),
+        ("model.z_dim=0", r"'model.z_dim': must be in \[1, 65536\], got 0"),
         ("model.z_dim=2.5", "'model.z_dim' must be int"),
         ("model.kernel=4", "odd"),
-        ("train.batch_size=-1", "batch_size must be > 0"),
+        ("train.batch_size=-1", r"'train.batch_size': must be in \[1, 1048576\], got -1"),
         ("model.reconstruction=l1", "must be one of bce, mse"),
         ("data.test_fraction=1.5", "test_fraction"),
         ("z_dim", "key=value"),
