@@ -848,3 +848,32 @@ def test_python_api_explore_on_a_busy_port_is_one_line():
         port = busy.getsockname()[1]
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
             zspace.explore(np.eye(4), port=port)
+
+
+def test_threads_100000_is_capped_at_the_core_count_not_passed_to_torch():
+    from zspace.io.limits import usable_threads
+
+    cores = os.cpu_count() or 1
+    n, note = usable_threads(100000)
+    assert n == cores
+    assert "capped at" in note
+
+
+def test_elbow_k_max_far_beyond_the_machine_is_refused_in_seconds():
+    from zspace.analyses.elbow import elbow_curve
+    from zspace.errors import ConfigError
+
+    X = np.random.default_rng(0).normal(size=(1797, 64)).astype(np.float32)
+    with pytest.raises(ConfigError, match=r"^elbow.ks: .* k-means fits would take about"):
+        elbow_curve(X, range(1, 1798), restarts=3)
+
+
+def test_sample_n_beyond_memory_is_one_line_before_loading(monkeypatch, tmp_path, capsys):
+    from zspace.cli.main import main
+    from zspace.io import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 2**30)
+    assert main(["sample", str(tmp_path / "no-such-run"), "--n", "100000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--n: a grid of 100000 decoded images would need" in err

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zspace.config import SEED_ARG as SEED
 from zspace.errors import ConfigError, DataError
 
 log = logging.getLogger("zspace")
@@ -74,8 +75,10 @@ def _out(args: argparse.Namespace, name: str) -> Path:
 def cmd_sample(args: argparse.Namespace) -> int:
     from zspace.cli.progress import bar
     from zspace.figures.decode import image_grid
+    from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
     from zspace.latents.generate import sample, to_numpy_images
 
+    check_count(args.n, "--n", GRID_BYTES_PER_IMAGE, f"a grid of {args.n} decoded images")
     run = _load(args)
     with bar("encoding", args.quiet) as progress:
         sampler = _sampler(run, args, progress)
@@ -198,7 +201,7 @@ def _positive(value: str) -> int:
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("--out", help=f"PNG file to write (default RUN/generated/{default_out})")
-    p.add_argument("--seed", type=int, default=0, help="seeds the samples or the choice of images")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the samples or the choice of images")
     p.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")
 
 
@@ -245,7 +248,7 @@ def add_commands(add) -> None:
     q.add_argument("--n", type=_positive, default=1000, help="generated images (default 1000)")
     q.add_argument("--real", type=_positive, default=2000, help="test images to compare with, at most (default 2000)")
     q.add_argument("--data", help="data path (default: the run's)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=SEED, default=0)
     q.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")
     q.add_argument("--json", action="store_true", help="print the scores as JSON")
     q.set_defaults(func=cmd_quality)
