@@ -129,23 +129,27 @@ def _check_value(key: str, value: Any, meta: tuple[Any, ...], item: bool = False
 
 
 def declared_arg(tp: Any, flag: str) -> Any:
-    """An argparse ``type=`` that parses a flag as the declared ``tp`` (e.g. :data:`Seed`) and enforces it."""
-    import argparse
+    """An argparse ``type=`` that parses a flag as the declared ``tp`` (e.g. :data:`Seed`) and enforces it.
 
+    A bad value raises :class:`ConfigError` (argparse lets it through), which ``zspace.cli.main`` prints as one line.
+    """
     base, *meta = typing.get_args(tp) if typing.get_origin(tp) is typing.Annotated else (tp,)
 
     def parse(text: str) -> Any:
         try:
             value = base(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be {base.__name__}, got {text!r}") from None
+            raise ConfigError(f"{flag} must be {base.__name__}, got {short_repr(text)}") from None
         for d in meta:
             if (isinstance(value, float) and not math.isfinite(value)) or not d.check(value):
-                raise argparse.ArgumentTypeError(f"{flag} must be {d}, got {short_repr(text)}")
+                raise ConfigError(f"{flag} must be {d}, got {short_repr(text)}")
         return value
 
     parse.__name__ = base.__name__
     return parse
+
+
+SEED_ARG = declared_arg(Seed, "--seed")  # the ``type=`` of every command's --seed flag
 
 
 def declared_help(cls: type, name: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from zspace.cli.progress import bar, labelled_bars, setup_logging
+from zspace.config import SEED_ARG as SEED
 from zspace.errors import ConfigError, DistributedFailure, TrainingDiverged, ZSpaceError
 
 log = logging.getLogger("zspace")
@@ -276,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", help="parent folder of run folders (default runs)")
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    t.add_argument("--seed", type=int, help="seed of weights, batch order and noise (same as --set train.seed=N)")
+    t.add_argument("--seed", type=SEED, help="seed of weights, batch order and noise (same as --set train.seed=N)")
     t.add_argument("--threads", type=int, help="torch CPU threads (same as --set train.threads=N)")
     t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
@@ -295,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="latents folder (default RUN/latents/SPLIT)")
     e.add_argument("--batch-size", type=int, default=512)
     e.add_argument("--eps-factor", type=float, help="VAE: scale of eps at inference (post XIV)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the VAE's eps")
+    e.add_argument("--seed", type=SEED, default=0, help="seed of the VAE's eps")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_embed)
 
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="report folder (default SOURCE/analysis)")
     a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
     a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
-    a.add_argument("--seed", type=int, help="seed of the analyses' random subsets (same as --set seed=N)")
+    a.add_argument("--seed", type=SEED, help="seed of the analyses' random subsets (same as --set seed=N)")
     a.add_argument("--threads", type=int, help="torch CPU threads")
     a.set_defaults(func=cmd_analyze)
 
@@ -343,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--quick", action="store_true", help="the reduced, minutes-long version (its QUICK keys)")
         one.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a study key (see the list below)")
         one.add_argument("--config", help="TOML file of study keys (KEY = VALUE lines)")
-        one.add_argument("--seed", type=int, default=0, help="seeds trainings, KMeans starts and t-SNE (default 0)")
+        one.add_argument("--seed", type=SEED, default=0, help="seeds trainings, KMeans starts and t-SNE (default 0)")
         one.add_argument("--device", help="where models train and encode: auto, cpu, cuda:N")
         one.add_argument("--threads", type=int, help="torch CPU threads")
         one.add_argument("--epochs", type=int, help="same as --set epochs=N (studies that train)")
@@ -375,7 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as e:  # a flag checked by its declaration (zspace.config.declared_arg)
+        print(f"zspace: error: {e}", file=sys.stderr)
+        return 2
     args.argv = argv
     if getattr(args, "threads", None) is not None:
         if args.threads < 1:
