@@ -877,3 +877,14 @@ def test_sample_n_beyond_memory_is_one_line_before_loading(monkeypatch, tmp_path
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "--n: a grid of 100000 decoded images would need" in err
+
+
+def test_decode_n_probes_beyond_memory_is_refused_before_decoding(monkeypatch):
+    from zspace.errors import ConfigError
+    from zspace.io import limits
+    from zspace.sections import decode
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 2**30)
+    cfg = decode.Config(n_probes=100000)
+    with pytest.raises(ConfigError, match=r"^decode.n_probes: grids of 100000 decoded probes would need"):
+        decode._probe_sets(cfg, 4, 1.0, np.random.default_rng(0))

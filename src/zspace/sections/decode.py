@@ -14,6 +14,7 @@ import numpy as np
 from zspace.analyses import probes
 from zspace.errors import ConfigError
 from zspace.figures.decode import image_grid, interpolation_grid, reconstruction_pairs
+from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
 from zspace.latents.paths import interpolate as interpolate_path
 from zspace.sections.base import Context, FigureItem, Section, Table
 
@@ -90,7 +91,7 @@ def decode(model, Z: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 def _probe_sets(cfg: Config, z_dim: int, radius: float, rng: np.random.Generator):
     """(name, z (n_probes, z_dim), short title, caption) of each probe set."""
-    n = cfg.n_probes
+    n = check_count(cfg.n_probes, "decode.n_probes", GRID_BYTES_PER_IMAGE, f"grids of {cfg.n_probes} decoded probes")
     gauss = probes.gaussian_probes(n, z_dim, rng)
     gauss_norm = np.linalg.norm(gauss, axis=1).mean()
     sets = [
