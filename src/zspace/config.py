@@ -82,6 +82,8 @@ SEED_MAX = 2**32 - 1
 Seed = typing.Annotated[int, Range(0, SEED_MAX)]
 Count = typing.Annotated[int, Range(0, 2**31 - 1)]  # a size or count; 0 usually means "all" or "none"
 Name = typing.Annotated[str, Len(0, 4096)]
+ClusterKs = typing.Annotated[tuple[typing.Annotated[int, Range(1, 100000)], ...], Len(1, 64)]  # cluster numbers k
+Scalers = typing.Annotated[tuple[typing.Annotated[str, OneOf("none", "normalizer", "standard")], ...], Len(1, 3)]
 
 
 def declarations(cls: type) -> dict[str, tuple[Any, tuple[Any, ...], tuple[Any, ...]]]:
@@ -124,7 +126,7 @@ def _check_value(key: str, value: Any, meta: tuple[Any, ...], item: bool = False
         raise ConfigError(f"config key {key!r} must be finite, got {short_repr(value)}")
     for d in meta:
         if hasattr(d, "check") and not d.check(value):
-            what = "each value of " if item else ""
+            what = "each value " if item else ""
             raise ConfigError(f"config key {key!r}: {what}must be {d}, got {short_repr(value)}")
 
 

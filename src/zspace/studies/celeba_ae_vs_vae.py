@@ -14,11 +14,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from zspace.config import Len, Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.training import image_grid
 from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
@@ -502,13 +503,17 @@ def attributes_section(run_dirs: dict[str, Path], cfg: Config, seed: int) -> Sec
 
 @dataclass
 class Config:
-    epochs: int = 6  # training epochs per model (the series: 24 on 170,000; 6 on 10,000 images: ~3 min on 2 cores)
-    limit: int = 0  # CelebA images used; 0 = the whole folder
-    seeds: tuple[int, ...] = ()  # training seeds, several runs per model (a run-to-run table); [] = --seed alone
-    attribute: str = "Smiling"  # the attribute colouring the t-SNE maps
+    # training epochs per model (the series: 24 on 170,000; 6 on 10,000 images: ~3 min on 2 cores)
+    epochs: Annotated[int, Range(1, 100000)] = 6
+    limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # CelebA images used; 0 = the whole folder
+    # training seeds, several runs per model (a run-to-run table); [] = --seed alone
+    seeds: Annotated[tuple[Seed, ...], Len(0, 64)] = ()
+    attribute: Annotated[str, Len(1, 200)] = "Smiling"  # the attribute colouring the t-SNE maps
     clip_off: bool = True  # also the tiny-KL VAE without eps clipping (the series' jump of the radius to ~66)
-    attribute_clusters: int = 40  # KMeans k for attributes against clusters (the series: 38 - 42 plausible); 0 = skip
-    eps_factors: tuple[float, ...] = (0.0, 1.0, 10.0, 100.0, 1000.0)  # eps_factor at inference (post XIV)
+    # KMeans k for attributes against clusters (the series: 38 - 42 plausible); 0 = skip
+    attribute_clusters: Annotated[int, Range(0, 100000)] = 40
+    # eps_factor at inference (post XIV)
+    eps_factors: Annotated[tuple[Annotated[float, Range(0, 1e6)], ...], Len(1, 64)] = (0.0, 1.0, 10.0, 100.0, 1000.0)
 
 
 QUICK = {"epochs": 1, "limit": 200, "attribute_clusters": 8}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
-from zspace.config import ModelConfig
+from zspace.config import Len, ModelConfig, Range
 from zspace.errors import ConfigError
 from zspace.models import build_model
 from zspace.runs.folder import load_run
@@ -35,13 +36,16 @@ DATA = "celeba"
 
 @dataclass
 class Config:
-    epochs: int = 6  # training epochs of each kl_weight-5 VAE whose decoded grids are shown
-    limit: int = 0  # CelebA images used for those trainings; 0 = the whole folder
+    # training epochs of each kl_weight-5 VAE whose decoded grids are shown
+    epochs: Annotated[int, Range(1, 100000)] = 6
+    limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # CelebA images used for those trainings; 0 = the whole folder
     memory: bool = True  # peak training memory of every configuration, each in a fresh process
-    memory_batch: int = 128  # images per step while measuring memory
-    speed_extra: tuple[int, ...] = (0, 256)  # extra Dense sizes timed (z_dim 256); () = no timing
-    speed_batches: tuple[int, ...] = (128, 256)  # batch sizes timed (the series: 256 was no faster than 128)
-    speed_steps: int = 8  # timed Adam steps per setting, after 2 untimed ones
+    memory_batch: Annotated[int, Range(1, 2**20)] = 128  # images per step while measuring memory
+    # extra Dense sizes timed (z_dim 256); () = no timing
+    speed_extra: Annotated[tuple[Annotated[int, Range(0, 2**20)], ...], Len(0, 64)] = (0, 256)
+    # batch sizes timed (the series: 256 was no faster than 128)
+    speed_batches: Annotated[tuple[Annotated[int, Range(1, 2**20)], ...], Len(1, 64)] = (128, 256)
+    speed_steps: Annotated[int, Range(1, 100000)] = 8  # timed Adam steps per setting, after 2 untimed ones
 
 
 QUICK = {"epochs": 1, "limit": 128, "memory": False, "memory_batch": 32, "speed_batches": (16, 32), "speed_steps": 2}

@@ -20,14 +20,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from zspace.analyses.mutual_info import mutual_information
 from zspace.analyses.radius import Histogram, chi_mode, radii, radius_stats
 from zspace.analyses.vae import mu_variance, vae_diagnostics
-from zspace.config import RunConfig, load_config, packaged_config
+from zspace.config import OneOf, Range, RunConfig, load_config, packaged_config
 from zspace.data import Dataset, load_dataset
 from zspace.errors import ConfigError
 from zspace.figures.sweep import against_weight, radius_overlay, rate_distortion, rows_of_images, weight_label
@@ -56,12 +56,17 @@ DROP = 0.90  # active units "start to drop" below 90 % of the most seen at any s
 class Config:
     # KL weights trained (the series' "fact"); 0 is the AE (no noise, no KL term)
     weights: tuple[float, ...] = (0.0, 1e-5, 1e-3, 1e-2, 0.1, 1.0, 5.0, 20.0)
-    epochs: int = 6  # epochs per weight (the series: 24 on 170,000 images; 6 on 10,000 keep CPU time < 90 min)
-    limit: int = 0  # CelebA images used; 0 = the whole folder
-    warmup_epochs: float = 0.0  # linear KL warm-up from 0 over these epochs (train.kl_warmup_epochs of every run)
-    schedule: str = "constant"  # "constant" or "cyclical" (Fu et al. 2019; train.kl_schedule of every run)
-    samples: int = 1000  # decoded samples (and test images) per sampler for zspace-FID, precision and recall
-    mi_batch: int = 512  # points per batch of the mutual-information estimate (its ceiling is log(mi_batch))
+    # epochs per weight (the series: 24 on 170,000 images; 6 on 10,000 keep CPU time < 90 min)
+    epochs: Annotated[int, Range(1, 100000)] = 6
+    limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # CelebA images used; 0 = the whole folder
+    # linear KL warm-up from 0 over these epochs (train.kl_warmup_epochs of every run)
+    warmup_epochs: Annotated[float, Range(0, 100000)] = 0.0
+    # "constant" or "cyclical" (Fu et al. 2019; train.kl_schedule of every run)
+    schedule: Annotated[str, OneOf("constant", "cyclical")] = "constant"
+    # decoded samples (and test images) per sampler for zspace-FID, precision and recall
+    samples: Annotated[int, Range(2, 1_000_000)] = 1000
+    # points per batch of the mutual-information estimate (its ceiling is log(mi_batch))
+    mi_batch: Annotated[int, Range(2, 2**20)] = 512
 
 
 QUICK = {"epochs": 30, "samples": 300, "mi_batch": 256}

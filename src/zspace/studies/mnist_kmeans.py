@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from sklearn.preprocessing import Normalizer
@@ -16,7 +17,7 @@ from sklearn.preprocessing import Normalizer
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, distance_features, errors_vs_k, evaluate
 from zspace.analyses.elbow import LloydSettings, MiniBatchSettings, elbow_curve
 from zspace.analyses.tsne import embed_tsne
-from zspace.config import DataConfig
+from zspace.config import ClusterKs, DataConfig, Range, Scalers, Seed
 from zspace.sections.base import Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.clustering import (
@@ -43,29 +44,36 @@ SAME_SHAPE = 0.05  # normalized elbow curves closer than this (share of the firs
 
 @dataclass
 class Config:
-    n_clusters: int = 225  # the series' k
-    scalers: tuple[str, ...] = ("none", "normalizer", "standard")  # as the post tried them
-    series_n_init: int = 100  # the series' MiniBatchKMeans settings for k = 225
-    series_max_iter: int = 120  # the series: max_iter 120
-    series_tol: float = 1e-4  # the series: tol 1e-4
-    series_batch_size: int = 200  # the series: mini-batches of 200
-    series_random_state: int = 2  # the series: random_state 2 (fixed, not the study seed)
-    lloyd_n_init: int = 1  # Lloyd starts (k-means++); the fit with the lowest inertia is kept
-    lloyd_max_iter: int = 100  # Lloyd iterations at most (stops earlier when the inertia changes < tol)
-    elbow_k_min: int = 2  # the series: 1 < k <= 250, every k
-    elbow_k_max: int = 250  # the largest k of the elbow
-    elbow_k_step: int = 1  # every k_step-th k from elbow_k_min
-    elbow_restarts: int = 1  # Lloyd fits per k
+    n_clusters: Annotated[int, Range(1, 100000)] = 225  # the series' k
+    # as the post tried them
+    scalers: Scalers = ("none", "normalizer", "standard")
+    series_n_init: Annotated[int, Range(1, 100000)] = 100  # the series' MiniBatchKMeans settings for k = 225
+    series_max_iter: Annotated[int, Range(1, 100000)] = 120  # the series: max_iter 120
+    series_tol: Annotated[float, Range(0, 1e6)] = 1e-4  # the series: tol 1e-4
+    series_batch_size: Annotated[int, Range(1, 2**20)] = 200  # the series: mini-batches of 200
+    series_random_state: Seed = 2  # the series: random_state 2 (fixed, not the study seed)
+    # Lloyd starts (k-means++); the fit with the lowest inertia is kept
+    lloyd_n_init: Annotated[int, Range(1, 100000)] = 1
+    # Lloyd iterations at most (stops earlier when the inertia changes < tol)
+    lloyd_max_iter: Annotated[int, Range(1, 100000)] = 100
+    elbow_k_min: Annotated[int, Range(1, 100000)] = 2  # the series: 1 < k <= 250, every k
+    elbow_k_max: Annotated[int, Range(1, 100000)] = 250  # the largest k of the elbow
+    elbow_k_step: Annotated[int, Range(1, 100000)] = 1  # every k_step-th k from elbow_k_min
+    elbow_restarts: Annotated[int, Range(1, 100000)] = 1  # Lloyd fits per k
     elbow_normalizer: bool = True  # the same elbow on Normalizer-scaled pixels (the series: the shape does not change)
-    elbow_minibatch_step: int = 10  # also the series' MiniBatchKMeans elbow at every Nth k (~20 min for all); 0 = none
-    accuracy_ks: tuple[int, ...] = (25, 50, 100, 150, 200, 225, 250)  # error against k (Lloyd, normalizer)
-    features_clusters: int = 225  # KMeans distances as features: k of the Lloyd fit (normalizer); 0 = skip
-    features_hidden: int = 128  # hidden units of the MLP on the standardised distances (scikit-learn MLPClassifier)
-    features_iter: int = 40  # MLP epochs (Adam, batch 200)
-    tsne_points: int = 10_000  # training images on the t-SNE map (the series: 10,000)
-    tsne_pca: int = 50  # PCA components before t-SNE
-    tsne_iter: int = 1000  # t-SNE iterations (250 of them with early exaggeration)
-    limit: int = 0  # MNIST images per split; 0 = all (60,000 / 10,000)
+    # also the series' MiniBatchKMeans elbow at every Nth k (~20 min for all); 0 = none
+    elbow_minibatch_step: Annotated[int, Range(0, 100000)] = 10
+    # error against k (Lloyd, normalizer)
+    accuracy_ks: ClusterKs = (25, 50, 100, 150, 200, 225, 250)
+    # KMeans distances as features: k of the Lloyd fit (normalizer); 0 = skip
+    features_clusters: Annotated[int, Range(0, 100000)] = 225
+    # hidden units of the MLP on the standardised distances (scikit-learn MLPClassifier)
+    features_hidden: Annotated[int, Range(1, 100000)] = 128
+    features_iter: Annotated[int, Range(1, 100000)] = 40  # MLP epochs (Adam, batch 200)
+    tsne_points: Annotated[int, Range(2, 1_000_000)] = 10_000  # training images on the t-SNE map (the series: 10,000)
+    tsne_pca: Annotated[int, Range(2, 4096)] = 50  # PCA components before t-SNE
+    tsne_iter: Annotated[int, Range(250, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
+    limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # MNIST images per split; 0 = all (60,000 / 10,000)
 
 
 QUICK = {

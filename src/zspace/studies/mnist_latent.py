@@ -13,13 +13,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, errors_vs_k, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
-from zspace.config import load_config
+from zspace.config import ClusterKs, Len, OneOf, Range, Scalers, load_config
 from zspace.data import load_dataset
 from zspace.errors import ConfigError
 from zspace.latents.embedding import embed
@@ -41,7 +42,8 @@ TARGET_TRAIN_SECONDS = 600.0  # the AE trained on a 2-core CPU in <= 10 min
 
 @dataclass
 class Config:
-    models: tuple[str, ...] = ("ae", "vae")  # "ae": the post's AE; "vae": a VAE of the same size
+    # "ae": the post's AE; "vae": a VAE of the same size
+    models: Annotated[tuple[Annotated[str, OneOf("ae", "vae")], ...], Len(1, 2)] = ("ae", "vae")
     # Study defaults on top of the shipped mnist-ae25 config (the post: MSE, no BatchNorm, 40 epochs). Measured with
     # 10 epochs, KMeans k = 225 on the latents / on a t-SNE map of them: MSE 0.059 / 0.034, BCE + BatchNorm 0.057 /
     # 0.028; 20 epochs keep the training of the AE well inside 10 minutes on a 2-core CPU.
@@ -52,21 +54,27 @@ class Config:
         'model.reconstruction="bce"',
         "model.batch_norm=true",
     )  # overrides for the VAE: the standard ELBO (KL weight 1 on the per-image BCE sum)
-    epochs: int = 20  # training epochs of both models
-    ks: tuple[int, ...] = (100, 225, 250)  # cluster numbers (the post: 225 and 100; the target allows <= 250)
-    scalers: tuple[str, ...] = ("none", "normalizer")  # as the post
-    algorithms: tuple[str, ...] = ("minibatch", "lloyd")  # the series' MiniBatchKMeans and full Lloyd KMeans
-    series_n_init: int = 100  # the series' MiniBatchKMeans settings
-    lloyd_n_init: int = 3  # Lloyd starts (k-means++); the lowest inertia is kept
-    accuracy_ks: tuple[int, ...] = (10, 25, 50, 100, 150, 200, 225, 250)  # error against k, best setting
-    elbow_k_max: int = 250  # elbow of the first model's training latents over k = 2..elbow_k_max
-    elbow_k_step: int = 2  # every second k, 3 Lloyd restarts each
-    tsne_points: int = 10_000  # test latents on each t-SNE map (all 10,000 test images)
-    tsne_iter: int = 1000  # t-SNE iterations (250 of them with early exaggeration)
+    epochs: Annotated[int, Range(1, 100000)] = 20  # training epochs of both models
+    # cluster numbers (the post: 225 and 100; the target allows <= 250)
+    ks: ClusterKs = (100, 225, 250)
+    # as the post
+    scalers: Scalers = ("none", "normalizer")
+    # the series' MiniBatchKMeans and full Lloyd KMeans
+    algorithms: Annotated[tuple[Annotated[str, OneOf("minibatch", "lloyd")], ...], Len(1, 2)] = ("minibatch", "lloyd")
+    series_n_init: Annotated[int, Range(1, 100000)] = 100  # the series' MiniBatchKMeans settings
+    lloyd_n_init: Annotated[int, Range(1, 100000)] = 3  # Lloyd starts (k-means++); the lowest inertia is kept
+    # error against k, best setting
+    accuracy_ks: ClusterKs = (10, 25, 50, 100, 150, 200, 225, 250)
+    # elbow of the first model's training latents over k = 2..elbow_k_max
+    elbow_k_max: Annotated[int, Range(2, 100000)] = 250
+    elbow_k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, 3 Lloyd restarts each
+    tsne_points: Annotated[int, Range(2, 1_000_000)] = 10_000  # test latents on each t-SNE map (all 10,000 test images)
+    tsne_iter: Annotated[int, Range(250, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
     tsne_map_models: tuple[str, ...] = ("ae",)  # also cluster on a t-SNE map of these models' latents (beyond)
-    tsne_map_ks: tuple[int, ...] = (100, 225, 250)  # clusters on the t-SNE map
-    limit: int = 0  # MNIST images per split; 0 = all
-    threads: int = 0  # torch CPU threads while training; 0 = torch's default
+    # clusters on the t-SNE map
+    tsne_map_ks: Annotated[tuple[Annotated[int, Range(1, 100000)], ...], Len(0, 64)] = (100, 225, 250)
+    limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # MNIST images per split; 0 = all
+    threads: Annotated[int, Range(0, 4096)] = 0  # torch CPU threads while training; 0 = torch's default
 
 
 QUICK = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -16,7 +17,7 @@ from sklearn.decomposition import PCA
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import embed_tsne
-from zspace.config import DataConfig
+from zspace.config import DataConfig, Len, OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.cluster import explained_variance_plot, split_errors_plot
 from zspace.sections.base import FigureItem, Section, Table
@@ -29,14 +30,17 @@ TARGET = 0.02  # mean test error over the splits with 3 PCA components
 
 @dataclass
 class Config:
-    n_clusters: int = 11  # the series' number of clusters
-    spaces: tuple[int, ...] = (0, 2, 3)  # 0 = the original 7 signals; n > 0 = the first n PCA components
-    splits: int = 10  # random train/test splits (seeds seed, seed + 1, ...)
-    test_fraction: float = 0.25  # 500 of 2,000 rows
-    algorithm: str = "lloyd"  # "lloyd" (full KMeans) or "minibatch"
-    n_init: int = 10  # starts per fit; the lowest inertia is kept
-    elbow_k_max: int = 30  # elbow over k = 1..elbow_k_max on the training rows of the first split
-    tsne_iter: int = 1000  # iterations of a t-SNE map of all rows, coloured by room; 0 = no map
+    n_clusters: Annotated[int, Range(1, 100000)] = 11  # the series' number of clusters
+    # 0 = the original 7 signals; n > 0 = the first n PCA components
+    spaces: Annotated[tuple[Annotated[int, Range(0, 7)], ...], Len(1, 8)] = (0, 2, 3)
+    splits: Annotated[int, Range(1, 10000)] = 10  # random train/test splits (seeds seed, seed + 1, ...)
+    test_fraction: Annotated[float, Range(0.01, 0.99)] = 0.25  # 500 of 2,000 rows
+    algorithm: Annotated[str, OneOf("lloyd", "minibatch")] = "lloyd"  # "lloyd" (full KMeans) or "minibatch"
+    n_init: Annotated[int, Range(1, 100000)] = 10  # starts per fit; the lowest inertia is kept
+    # elbow over k = 1..elbow_k_max on the training rows of the first split
+    elbow_k_max: Annotated[int, Range(1, 2000)] = 30
+    # iterations of a t-SNE map of all rows, coloured by room; 0 = no map
+    tsne_iter: Annotated[int, Range(0, 100000)] = 1000
 
 
 QUICK = {"splits": 3, "n_init": 3, "elbow_k_max": 15, "tsne_iter": 250}
