@@ -8,10 +8,12 @@ originals, straight and spherical paths between data points, and N(0, I) directi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses import probes
+from zspace.config import Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.decode import image_grid, interpolation_grid, reconstruction_pairs
 from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
@@ -28,9 +30,9 @@ class Config:
     ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0), (-10.0, 10.0))  # the series' uniform/equidistant ranges
     n_reconstructions: int = 20  # random data points decoded beside their originals; 0 = none
     n_pairs: int = 4  # random pairs of data points joined by interpolation paths; 0 = none
-    steps: int = 10  # decoded images per path, both ends included
-    batch_size: int = 256  # z points per decoder call
-    seed: int = 0  # seeds the probes and the choice of data points (with the report's seed)
+    steps: Annotated[int, Range(2, 1000)] = 10  # decoded images per path, both ends included
+    batch_size: Annotated[int, Range(1, 2**20)] = 256  # z points per decoder call
+    seed: Seed = 0  # seeds the probes and the choice of data points (with the report's seed)
 
 
 def run(ctx: Context, cfg: Config) -> Section:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses.elbow import ALGORITHMS, ElbowCurve, LloydSettings, MiniBatchSettings, elbow_curve
+from zspace.config import OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.elbow import NAMES, elbow_plot
 from zspace.sections.base import Context, FigureItem, Section, Table
@@ -17,14 +19,14 @@ PUBLISHED = "CelebA latents: no pronounced elbow, 38 - 42 clusters plausible; ra
 
 @dataclass
 class Config:
-    k_min: int = 2  # smallest number of clusters
+    k_min: Annotated[int, Range(1, 100000)] = 2  # smallest number of clusters
     k_max: int = 80  # largest number of clusters (the series: 80 for CelebA latents, 250 for MNIST)
-    k_step: int = 2  # every second k, as the series did for CelebA
+    k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, as the series did for CelebA
     algorithms: tuple[str, ...] = ("lloyd", "minibatch")  # "lloyd": full k-means (faiss); "minibatch": the series'
     restarts: int = 3  # Lloyd fits per k with different seeds: the band shows how unstable the curve is
     minibatch_restarts: int = 1  # MiniBatchKMeans fits per k (the series ran one curve; each fit is slow)
-    source: str = "z"  # the array to cluster: "z" or "mu" (mu falls back to z for an AE)
-    max_points: int = 0  # cluster a random subset of this many points; 0 = all points
+    source: Annotated[str, OneOf("z", "mu")] = "z"  # the array to cluster: "z" or "mu" (mu falls back to z for an AE)
+    max_points: Annotated[int, Range(0, 2**31 - 1)] = 0  # cluster a random subset of this many points; 0 = all points
     lloyd_iter: int = 20  # Lloyd iterations per fit
     lloyd_points_per_centroid: int = 256  # Lloyd fits on a sample of this many points per centre (inertia: all)
     fit_dims: int = 64  # Lloyd fits in the first fit_dims PCA components of a larger space; 0 = the full space

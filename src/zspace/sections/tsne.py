@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
+from zspace.config import Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
 from zspace.io.limits import check_memory
@@ -23,8 +25,9 @@ class Config:
     presets: tuple[str, ...] = ("default", "series")  # (perplexity, early exaggeration): (30, 12) and (10, 16)
     pca_components: tuple[int, ...] = (2, 4, 10)  # also maps after PCA to this many components (default preset)
     color_by: str | None = None  # "label", a CelebA attribute name, or None = labels, else the first attribute
-    n_iter: int = 1000  # iterations in all; the first 250 with early exaggeration, as in scikit-learn
-    seed: int = 0  # seeds t-SNE; the subsets also depend on the report's seed
+    # iterations in all; the first 250 with early exaggeration, as in scikit-learn
+    n_iter: Annotated[int, Range(250, 100000)] = 1000
+    seed: Seed = 0  # seeds t-SNE; the subsets also depend on the report's seed
 
 
 def run(ctx: Context, cfg: Config) -> Section:
