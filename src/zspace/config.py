@@ -336,7 +336,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def from_mapping(cls: type, d: Any, prefix: str = "") -> Any:
     """Build dataclass ``cls`` (nested dataclasses too) from dicts, checking keys and value types."""
     if not isinstance(d, dict):
-        raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {d!r}")
+        raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {short_repr(d)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
@@ -370,15 +370,15 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(arg, value, key)
             except ConfigError:
                 pass
-        raise ConfigError(f"config key {key!r} cannot be {value!r}")
+        raise ConfigError(f"config key {key!r} cannot be {short_repr(value)}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {key!r} must be a list, got {value!r}")
+            raise ConfigError(f"config key {key!r} must be a list, got {short_repr(value)}")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(args[0], v, key) for v in value)
         if len(value) != len(args):
-            raise ConfigError(f"config key {key!r} must be a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"config key {key!r} must be a list of {len(args)} values, got {short_repr(value)}")
         return tuple(_coerce(t, v, key) for t, v in zip(args, value, strict=True))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -388,7 +388,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is str and isinstance(value, str):
         return value
-    raise ConfigError(f"config key {key!r} must be {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise ConfigError(f"config key {key!r} must be {getattr(tp, '__name__', tp)}, got {short_repr(value)}")
 
 
 def validate(cfg: RunConfig) -> None:
