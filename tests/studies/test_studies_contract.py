@@ -51,7 +51,7 @@ def test_options_are_layered_and_typed(tmp_path):
         (["bogus=1"], "study 'wifi' has no key 'bogus' (--set; known: n_clusters, spaces, splits,"),
         (["splits=many"], "config key 'splits' must be int, got 'many'"),
         (["test_fraction=nan"], "config key 'test_fraction' must be finite, got nan"),
-        (["spaces=[9]"], "spaces must be 0 (the 7 signals) or 1..7 PCA components, got [9]"),
+        (["spaces=[9]"], "config key 'spaces': each value must be in [0, 7], got 9"),
         (["splits"], "override 'splits' is not of the form key=value"),
     ],
 )
@@ -79,9 +79,9 @@ def test_cli_help_lists_the_study_keys(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "--set KEY=VALUE" in text
-    assert "n_clusters = 225  (int; --quick: 50)" in text
+    assert "n_clusters = 225  (int, in [1, 100000]; --quick: 50)" in text
     assert "the series' k" in text
-    assert 'scalers = ["none", "normalizer", "standard"]  (list of str)' in text
+    assert 'scalers = ["none", "normalizer", "standard"]  (list of str, of length 1 to 3; each one of none,' in text
     assert text.count("\n  features_clusters = ") == 1
 
 
@@ -103,7 +103,8 @@ def test_describe_reads_comments_beside_and_above():
 
 def test_help_text_shows_quick_values():
     text = options_help(study_module("encoder-size"))
-    assert "speed_batches = [128, 256]  (list of int; --quick: [16, 32])" in text
+    line = "speed_batches = [128, 256]  (list of int, of length 1 to 64; each in [1, 1048576]; --quick: [16, 32])"
+    assert line in text
     assert "memory = true  (bool; --quick: false)" in text
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zspace.config import check_finite, from_mapping, load_toml, packaged_config, parse_override
+from zspace.config import check_finite, declared_help, from_mapping, load_toml, packaged_config, parse_override
 from zspace.errors import ConfigError, DataError
 from zspace.sections.base import Section
 
@@ -156,6 +156,7 @@ class Option:
     type: str
     default: Any
     comment: str
+    allowed: str = ""  # the declared range or choices (zspace.config.declared_help), e.g. "in [1, 100000]"
 
 
 def describe(cls: type) -> list[Option]:
@@ -176,7 +177,13 @@ def describe(cls: type) -> list[Option]:
     hints = typing.get_type_hints(cls)
     defaults = cls()
     return [
-        Option(f.name, _type_name(hints[f.name]), getattr(defaults, f.name), comments.get(f.name, ""))
+        Option(
+            f.name,
+            _type_name(hints[f.name]),
+            getattr(defaults, f.name),
+            comments.get(f.name, ""),
+            declared_help(cls, f.name),
+        )
         for f in dataclasses.fields(cls)
     ]
 
@@ -194,7 +201,8 @@ def options_help(module: Any) -> str:
     out = [f"{module_name(module)}: {module.TITLE}", "", "study keys (--set KEY=VALUE, or KEY = VALUE in --config):"]
     for o in describe(module.Config):
         default = _toml(o.default)
-        line = f"  {o.name} = {default}  ({o.type}" + (f"; --quick: {_toml(quick[o.name])}" if o.name in quick else "")
+        line = f"  {o.name} = {default}  ({o.type}" + (f", {o.allowed}" if o.allowed else "")
+        line += (f"; --quick: {_toml(quick[o.name])}" if o.name in quick else "")
         out.append(line + ")")
         if o.comment:
             out += ["      " + t for t in textwrap.wrap(o.comment, 100)]
