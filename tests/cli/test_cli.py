@@ -112,7 +112,7 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
             "empty",
         ),
         ([*d, "--set", "model.zdim=3"], "unknown config key 'model.zdim'"),
-        ([*d, "--set", "model.z_dim=0"], "z_dim must be > 0"),
+        ([*d, "--set", "model.z_dim=0"], "'model.z_dim': must be in [1, 65536], got 0"),
         ([*d, "--set", "model.filters=[8, 8, 8, 8]"], "cannot pass 4 stride-2 convolutions"),
         ([*d, "--set", "data.name=cifar"], "cifar"),
         ([*d, "--set", "model.kind=gan"], "unknown model 'gan'"),
