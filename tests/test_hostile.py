@@ -888,3 +888,72 @@ def test_decode_n_probes_beyond_memory_is_refused_before_decoding(monkeypatch):
     cfg = decode.Config(n_probes=100000)
     with pytest.raises(ConfigError, match=r"^decode.n_probes: grids of 100000 decoded probes would need"):
         decode._probe_sets(cfg, 4, 1.0, np.random.default_rng(0))
+
+
+# ---- issue 16, part 2: options checked by declaration ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1e3", "nan"])
+@pytest.mark.parametrize("command", ["train", "sample", "reconstruct", "interpolate", "quality", "analyze", "embed"])
+def test_seed_outside_0_to_2_32_is_one_line_and_leaves_no_folder(command, seed, tmp_path, monkeypatch, capsys):
+    """``--seed -1`` or above 2^32 was a traceback (train also left a run folder behind)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text('[data]\nname = "digits"\n')
+    before = sorted(tmp_path.rglob("*"))
+    target = "c.toml" if command == "train" else "somerun"
+    assert main([command, target, "--seed", seed]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--seed must be" in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_study_seed_outside_0_to_2_32_is_one_line(seed, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", "mnist-kmeans", "--seed", seed]) == 2
+    assert "--seed must be in [0, 4294967295]" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "needle"),
+    [
+        ("model.z_dim=1e20", "'model.z_dim' must be int"),
+        ("model.z_dim=1000000000", "'model.z_dim': must be in [1, 65536]"),
+        ("train.seed=-1", "'train.seed': must be in [0, 4294967295]"),
+        ("train.epochs=1000001", "'train.epochs': must be in [1, 100000]"),
+        ("model.filters=[8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8]", "'model.filters': must be of length 1 to 16"),
+    ],
+)
+def test_unbounded_run_options_are_one_line(setting, needle, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text('[data]\nname = "digits"\n')
+    assert main(["train", "c.toml", "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert needle in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+@pytest.mark.parametrize(
+    ("study", "setting", "needle"),
+    [
+        ("mnist-kmeans", "accuracy_ks=[0]", "'accuracy_ks': each value must be in [1, 100000], got 0"),
+        ("mnist-kmeans", "limit=-1", "'limit': must be in [0, 2147483647], got -1"),
+        ("mnist-latent", 'algorithms=["elkan"]', "each value must be one of minibatch, lloyd, got 'elkan'"),
+        ("wifi", 'algorithm="elkan"', "'algorithm': must be one of lloyd, minibatch"),
+        ("mnist-kmeans", "tsne_points=1", "'tsne_points': must be in [2, 1000000]"),
+        ("mnist-latent", "ks=[]", "'ks': must be of length 1 to 64"),
+        ("encoder-size", "speed_steps=0", "'speed_steps': must be in [1, 100000]"),
+        ("wifi", "splits=1e22", "'splits' must be int"),
+    ],
+)
+def test_study_options_once_ignored_or_remapped_are_one_line(study, setting, needle, tmp_path, monkeypatch, capsys):
+    """accuracy_ks=[0] fitted k=50 labelled 0, limit=-1 dropped one image, an unknown algorithm ran Lloyd."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", study, "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert needle in err
+    assert list(tmp_path.iterdir()) == []
