@@ -890,6 +890,21 @@ def test_decode_n_probes_beyond_memory_is_refused_before_decoding(monkeypatch):
         decode._probe_sets(cfg, 4, 1.0, np.random.default_rng(0))
 
 
+def test_fashion_like_idx_data_is_not_checked_against_mnist(tmp_path):
+    """Issue 16, part 6: another dataset in MNIST's file format got "raw MNIST pixels" and MNIST's targets."""
+    sys.path.insert(0, str(Path(__file__).parent / "report"))
+    from test_data_aware import TINY, write_idx
+
+    from zspace.studies import run_study
+
+    out = tmp_path / "out"
+    m = run_study("mnist-kmeans", data=str(write_idx(tmp_path / "fashion")), out=out, quick=True, sets=TINY)
+    html = (out / "report.html").read_text()
+    assert m["targets"] == {}
+    assert "MNIST pixels" not in html
+    assert "raw pixels of fashion" in html
+
+
 # ---- issue 16, part 2: options checked by declaration ------------------------------------------------------------
 
 

@@ -78,8 +78,8 @@ def confusion_table(cm: np.ndarray, names: Sequence[str], *, title: str) -> Tabl
     return Table(title, ["true \\ predicted", *names, "% correct"], rows)
 
 
-def detail_items(e: Evaluation, key: str) -> tuple[list[FigureItem], list[Table]]:
-    """Confusion matrices (train, test) and per-cluster errors of one evaluation."""
+def detail_items(e: Evaluation, key: str, *, series: bool = True) -> tuple[list[FigureItem], list[Table]]:
+    """Confusion matrices (train, test) and per-cluster errors of one evaluation (``series``: the series' count)."""
     names = e.class_names
     figures = []
     for split, cm, err in (("train", e.train_confusion, e.train_error), ("test", e.test_confusion, e.test_error)):
@@ -92,8 +92,8 @@ def detail_items(e: Evaluation, key: str) -> tuple[list[FigureItem], list[Table]
     fig = cluster_error_plot(e.cluster_errors, e.cluster_sizes, threshold=ERROR_THRESHOLD, title=e.label)
     caption = (
         f"Per-cluster error (share of a cluster's training points not of its majority class), {e.label}: "
-        f"{e.clusters_above} of {len(e.cluster_errors)} clusters above {100 * ERROR_THRESHOLD:.0f} % (the series: "
-        f"about 15 of 225 for unscaled MNIST pixels)."
+        f"{e.clusters_above} of {len(e.cluster_errors)} clusters above {100 * ERROR_THRESHOLD:.0f} %"
+        + (" (the series: about 15 of 225 for unscaled MNIST pixels)." if series else ".")
     )
     figures.append(FigureItem(f"{key}-cluster-errors", fig, caption))
     table = confusion_table(e.test_confusion, names, title=f"Test confusion counts, {e.label}")
@@ -114,7 +114,7 @@ def classifier_section(
     section = Section(key=key, title=title, summary=summary, notes=list(notes))
     section.tables.append(results_table(evaluations, published=published))
     for i, e in enumerate(detail):
-        figures, tables = detail_items(e, f"{i}")
+        figures, tables = detail_items(e, f"{i}", series=bool(published))
         section.figures += figures
         section.tables += tables
     section.metrics = {"settings": [e.to_metrics() for e in evaluations]}

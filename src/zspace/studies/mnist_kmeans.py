@@ -18,6 +18,7 @@ from zspace.analyses.classifier import ClusterClassifier, Evaluation, distance_f
 from zspace.analyses.elbow import LloydSettings, MiniBatchSettings, elbow_curve
 from zspace.analyses.tsne import embed_tsne
 from zspace.config import ClusterKs, DataConfig, Range, Scalers, Seed
+from zspace.data.fingerprint import dataset_name
 from zspace.sections.base import Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.clustering import (
@@ -72,7 +73,7 @@ class Config:
     features_iter: Annotated[int, Range(1, 100000)] = 40  # MLP epochs (Adam, batch 200)
     tsne_points: Annotated[int, Range(2, 1_000_000)] = 10_000  # training images on the t-SNE map (the series: 10,000)
     tsne_pca: Annotated[int, Range(2, 4096)] = 50  # PCA components before t-SNE
-    tsne_iter: Annotated[int, Range(250, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
+    tsne_iter: Annotated[int, Range(1, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
     limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # MNIST images per split; 0 = all (60,000 / 10,000)
 
 
@@ -103,6 +104,8 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     seed = ctx.seed
     ctx.begin(2 * len(cfg.scalers) + 5 + bool(cfg.features_clusters))
     split, _ = load_split(DataConfig(name="mnist", path=str(ctx.data_path(DATA)), limit=cfg.limit), scale=255)
+    name = dataset_name(ctx.data_path(DATA))  # "MNIST" only for the series' own files
+    series = name == "MNIST"
     ctx.step("data loaded")
     evaluations = _classifiers(split, cfg, seed, ctx)
     elbow_sections, elbow_metrics = _elbow(split, cfg, seed, ctx)
@@ -112,17 +115,18 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     features = distance_features_section(split, cfg, seed) if cfg.features_clusters else None
     if features:
         ctx.step("KMeans distances as features")
-    tsne = _tsne(split, cfg, seed)
+    tsne = _tsne(split, cfg, seed, "digit" if series else "class")
     ctx.step("t-SNE")
-    metrics = _metrics(evaluations, cfg, split, elbow_metrics, features)
+    metrics = _metrics(evaluations, cfg, split, elbow_metrics, features, series)
+    metrics["dataset"] = name
     sections = [
-        _headline(metrics, split, cfg, ctx.quick),
+        _headline(metrics, split, cfg, ctx.quick, name),
         classifier_section(
             "classifier",
             f"KMeans as a classifier on raw pixels, k = {cfg.n_clusters}",
             evaluations,
             detail=_detail(evaluations),
-            published={f"{SERIES}, {s}": f"{t:.3f}" for s, (t, _) in PUBLISHED.items()},
+            published={f"{SERIES}, {s}": f"{t:.3f}" for s, (t, _) in PUBLISHED.items()} if series else None,
             summary=_scaler_summary(evaluations),
         ),
         accuracy_section("error-vs-k", ks, errors),
@@ -130,7 +134,8 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
         *([features] if features else []),
         tsne,
     ]
-    return StudyResult(sections, metrics)
+    title = TITLE if series else f"KMeans as a classifier: raw pixels of {name}"
+    return StudyResult(sections, metrics, title)
 
 
 def _series(cfg: Config, scaler: str) -> ClusterClassifier:
@@ -239,7 +244,7 @@ def shape_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a / a[0] - b / b[0])))
 
 
-def _tsne(split: Split, cfg: Config, seed: int) -> Section:
+def _tsne(split: Split, cfg: Config, seed: int, kind: str = "digit") -> Section:
     n = min(cfg.tsne_points, len(split.X_train))
     rows = np.sort(np.random.default_rng(seed).choice(len(split.X_train), size=n, replace=False))
     pca = cfg.tsne_pca if cfg.tsne_pca < split.X_train.shape[1] else None
@@ -247,13 +252,15 @@ def _tsne(split: Split, cfg: Config, seed: int) -> Section:
     heading = f"t-SNE of {n:,} random training images"
     caption = (
         f"{heading} (raw pixels / 255, PCA to {pca} components first; perplexity 30, "
-        f"early exaggeration 12, {cfg.tsne_iter} iterations), coloured by digit. Mixed zones explain the confusions."
+        f"early exaggeration 12, {cfg.tsne_iter} iterations), coloured by {kind}. Mixed zones explain the confusions."
     )
     maps = [("tsne-train", Y, split.y_train[rows], heading, caption)]
     return tsne_section("tsne", "t-SNE map of the training images", maps, split.class_names)
 
 
-def _metrics(evaluations: list[Evaluation], cfg: Config, split: Split, elbow: dict, features: Section | None) -> dict:
+def _metrics(
+    evaluations: list[Evaluation], cfg: Config, split: Split, elbow: dict, features: Section | None, series: bool = True
+) -> dict:
     by = {e.label: e for e in evaluations}
     best = min(evaluations, key=lambda e: e.test_error)
     targets = {}
@@ -275,6 +282,8 @@ def _metrics(evaluations: list[Evaluation], cfg: Config, split: Split, elbow: di
         f = features.metrics
         targets["distance_features"] = {"value": f["test_error"], "target": FEATURES_TARGET}
         targets["distance_features"]["met"] = bool(f["test_error"] <= FEATURES_TARGET)
+    if not series:  # the series' numbers and targets are for MNIST only
+        targets = {}
     return {
         "n_train": len(split.X_train),
         "n_test": len(split.X_test),
@@ -315,8 +324,10 @@ def distance_features_section(split: Split, cfg: Config, seed: int) -> Section:
     return section
 
 
-def _headline(metrics: dict, split: Split, cfg: Config, quick: bool) -> Section:
+def _headline(metrics: dict, split: Split, cfg: Config, quick: bool, name: str = "MNIST") -> Section:
     t = metrics["targets"]
+    if not t:
+        return _not_applicable(metrics, split, cfg, quick, name)
     rows = [
         [name, v["value"], v.get("published", v.get("target")), "yes" if v["met"] else "no"] for name, v in t.items()
     ]
@@ -331,5 +342,17 @@ def _headline(metrics: dict, split: Split, cfg: Config, quick: bool) -> Section:
         f"k = {cfg.n_clusters}. Best: {t['best']['setting']} with test error {t['best']['value']:.4f}. "
         f"Reproduction within +-{TOLERANCE} of the published errors (n_init 100, max_iter 120, batch 200, "
         f"random_state 2)."
+    )
+    return section
+
+
+def _not_applicable(metrics: dict, split: Split, cfg: Config, quick: bool, name: str) -> Section:
+    """The headline for data other than the series' MNIST: no published numbers, no targets."""
+    best = min(metrics["results"].items(), key=lambda kv: kv[1]["test_error"])
+    section = Section("targets", f"Results on {name}")
+    section.summary = (
+        f"{len(split.X_train):,} training and {len(split.X_test):,} test images{' (quick mode)' if quick else ''}, "
+        f"k = {cfg.n_clusters}. Best: {best[0]} with test error {best[1]['test_error']:.4f}. The series' published "
+        f"numbers and targets are for MNIST; this data is {name}, so the comparison does not apply."
     )
     return section
