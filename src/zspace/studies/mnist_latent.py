@@ -69,7 +69,7 @@ class Config:
     elbow_k_max: Annotated[int, Range(2, 100000)] = 250
     elbow_k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, 3 Lloyd restarts each
     tsne_points: Annotated[int, Range(2, 1_000_000)] = 10_000  # test latents on each t-SNE map (all 10,000 test images)
-    tsne_iter: Annotated[int, Range(250, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
+    tsne_iter: Annotated[int, Range(1, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
     tsne_map_models: tuple[str, ...] = ("ae",)  # also cluster on a t-SNE map of these models' latents (beyond)
     # clusters on the t-SNE map
     tsne_map_ks: Annotated[tuple[Annotated[int, Range(1, 100000)], ...], Len(0, 64)] = (100, 225, 250)
