@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from zspace.analyses.axes import AxisHistograms, AxisStats, axis_histograms, axis_stats
+from zspace.config import Range
 from zspace.errors import ConfigError
 from zspace.figures.axes import all_axes, chosen_axes
 from zspace.sections.base import Context, FigureItem, Section, Table
@@ -16,15 +18,18 @@ PUBLISHED = {52: (5.0, 8.0), 130: (-2.0, 9.0), 171: (0.7, 5.0), 200: (0.5, 11.0)
 
 @dataclass
 class Config:
-    width: float = 0.25  # interval of the per-axis histograms (the series: 0.25)
+    width: Annotated[float, Range(1e-9, 1e6)] = 0.25  # interval of the per-axis histograms (the series: 0.25)
     chosen: tuple[int, ...] = ()  # axes (0-based, like the post's 52) drawn alone; () = the n_chosen top-ranked
-    n_chosen: int = 4  # axes drawn alone when ``chosen`` is empty
-    tail: float = 0.025  # width = half the tail .. 1 - tail quantile range (1.96 std for a Gaussian ~ the post's)
+    n_chosen: Annotated[int, Range(0, 4096)] = 4  # axes drawn alone when ``chosen`` is empty
+    # width = half the tail .. 1 - tail quantile range (1.96 std for a Gaussian ~ the post's)
+    tail: Annotated[float, Range(0, 0.49)] = 0.025
     centre_threshold: float = 1.0  # flag an axis whose median is off the bulk's by more than this many bulk widths
     breadth_threshold: float = 2.0  # flag an axis wider than this many bulk widths (bulk width: median over axes)
-    table_rows: int = 12  # rows of the ranked table (the post listed 12 axes); all flagged axes at least
-    max_bins: int = 4000  # at most this many histogram intervals (centred on 0); values beyond go to the outer ones
-    chunk: int = 16_384  # rows per block
+    # rows of the ranked table (the post listed 12 axes); all flagged axes at least
+    table_rows: Annotated[int, Range(0, 65536)] = 12
+    # at most this many histogram intervals (centred on 0); values beyond go to the outer ones
+    max_bins: Annotated[int, Range(1, 10**6)] = 4000
+    chunk: Annotated[int, Range(1, 2**24)] = 16_384  # rows per block
 
 
 def run(ctx: Context, cfg: Config) -> Section:

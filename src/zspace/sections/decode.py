@@ -28,8 +28,9 @@ NCOLS = 10  # images per grid row
 class Config:
     n_probes: int = 40  # decoded images per probe grid (4 rows of 10)
     ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0), (-10.0, 10.0))  # the series' uniform/equidistant ranges
-    n_reconstructions: int = 20  # random data points decoded beside their originals; 0 = none
-    n_pairs: int = 4  # random pairs of data points joined by interpolation paths; 0 = none
+    # random data points decoded beside their originals; 0 = none
+    n_reconstructions: Annotated[int, Range(0, 100000)] = 20
+    n_pairs: Annotated[int, Range(0, 100000)] = 4  # random pairs of data points joined by interpolation paths; 0 = none
     steps: Annotated[int, Range(2, 1000)] = 10  # decoded images per path, both ends included
     batch_size: Annotated[int, Range(1, 2**20)] = 256  # z points per decoder call
     seed: Seed = 0  # seeds the probes and the choice of data points (with the report's seed)

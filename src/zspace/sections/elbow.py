@@ -23,17 +23,22 @@ class Config:
     k_max: int = 80  # largest number of clusters (the series: 80 for CelebA latents, 250 for MNIST)
     k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, as the series did for CelebA
     algorithms: tuple[str, ...] = ("lloyd", "minibatch")  # "lloyd": full k-means (faiss); "minibatch": the series'
-    restarts: int = 3  # Lloyd fits per k with different seeds: the band shows how unstable the curve is
-    minibatch_restarts: int = 1  # MiniBatchKMeans fits per k (the series ran one curve; each fit is slow)
+    # Lloyd fits per k with different seeds: the band shows how unstable the curve is
+    restarts: Annotated[int, Range(1, 1000)] = 3
+    # MiniBatchKMeans fits per k (the series ran one curve; each fit is slow)
+    minibatch_restarts: Annotated[int, Range(1, 1000)] = 1
     source: Annotated[str, OneOf("z", "mu")] = "z"  # the array to cluster: "z" or "mu" (mu falls back to z for an AE)
     max_points: Annotated[int, Range(0, 2**31 - 1)] = 0  # cluster a random subset of this many points; 0 = all points
-    lloyd_iter: int = 20  # Lloyd iterations per fit
-    lloyd_points_per_centroid: int = 256  # Lloyd fits on a sample of this many points per centre (inertia: all)
-    fit_dims: int = 64  # Lloyd fits in the first fit_dims PCA components of a larger space; 0 = the full space
-    minibatch_n_init: int = 50  # the series' MiniBatchKMeans settings for its elbow (MNIST post)
-    minibatch_max_iter: int = 100  # passes over the data at most
+    lloyd_iter: Annotated[int, Range(1, 100000)] = 20  # Lloyd iterations per fit
+    # Lloyd fits on a sample of this many points per centre (inertia: all)
+    lloyd_points_per_centroid: Annotated[int, Range(1, 10**6)] = 256
+    # Lloyd fits in the first fit_dims PCA components of a larger space; 0 = the full space
+    fit_dims: Annotated[int, Range(0, 65536)] = 64
+    # the series' MiniBatchKMeans settings for its elbow (MNIST post)
+    minibatch_n_init: Annotated[int, Range(1, 100000)] = 50
+    minibatch_max_iter: Annotated[int, Range(1, 100000)] = 100  # passes over the data at most
     minibatch_tol: float = 1e-4  # early stop on small centre changes
-    minibatch_batch_size: int = 200  # points per mini-batch
+    minibatch_batch_size: Annotated[int, Range(1, 2**20)] = 200  # points per mini-batch
     min_slope_ratio: float = 3.0  # "pronounced": log-log slope over [k/2, k] >= this x the slope over [k, 2k]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from zspace.analyses.manifold_nn import (
     path_profile,
     void_share,
 )
+from zspace.config import OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures import manifold as plots
 from zspace.sections.base import Context, FigureItem, Section, Table
@@ -39,17 +40,25 @@ TITLE = "Filaments and voids in numbers"
 
 @dataclass
 class Config:
-    points: str = "z"  # encoder output analysed: "z" or "mu" (an AE has only z; falls back with a note)
-    max_points: int = 20000  # random subset the neighbour searches run on (exact search is O(n^2))
-    k: int = 20  # neighbours of the local (Levina-Bickel) dimension estimate
-    discard_fraction: float = 0.1  # share of the largest TwoNN ratios left out of the line fit (Facco et al.)
-    n_probes: int = 5000  # random probes per source (N(0, I) and the data's Gaussian fit) for the void share
-    void_quantile: float = 0.95  # a probe is in a void beyond this quantile of data NN distances (baseline 5 %)
-    n_pairs: int = 32  # decoded straight-line paths between random pairs of data points (mu, else z)
-    steps: int = 11  # points per path, both ends included
-    max_reference: int = 20000  # training images the decoded images are compared with (random subset)
-    n_baseline: int = 256  # training images whose nearest other training image sets the distance scale
-    batch_size: int = 256  # latent points decoded at a time
+    # encoder output analysed: "z" or "mu" (an AE has only z; falls back with a note)
+    points: Annotated[str, OneOf("z", "mu")] = "z"
+    # random subset the neighbour searches run on (exact search is O(n^2))
+    max_points: Annotated[int, Range(1, 2**31 - 1)] = 20000
+    k: Annotated[int, Range(2, 10000)] = 20  # neighbours of the local (Levina-Bickel) dimension estimate
+    # share of the largest TwoNN ratios left out of the line fit (Facco et al.)
+    discard_fraction: Annotated[float, Range(0, 0.9)] = 0.1
+    # random probes per source (N(0, I) and the data's Gaussian fit) for the void share
+    n_probes: Annotated[int, Range(0, 10**7)] = 5000
+    # a probe is in a void beyond this quantile of data NN distances (baseline 5 %)
+    void_quantile: Annotated[float, Range(0, 1)] = 0.95
+    # decoded straight-line paths between random pairs of data points (mu, else z)
+    n_pairs: Annotated[int, Range(0, 100000)] = 32
+    steps: Annotated[int, Range(2, 1000)] = 11  # points per path, both ends included
+    # training images the decoded images are compared with (random subset)
+    max_reference: Annotated[int, Range(1, 2**31 - 1)] = 20000
+    # training images whose nearest other training image sets the distance scale
+    n_baseline: Annotated[int, Range(0, 10**6)] = 256
+    batch_size: Annotated[int, Range(1, 2**20)] = 256  # latent points decoded at a time
 
 
 def validate(cfg: Config) -> None:

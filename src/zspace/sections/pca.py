@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses.axes import axis_stats
 from zspace.analyses.pca import Variance, axis_plane, fit_pca, pca_planes, valid_planes
+from zspace.config import Range
 from zspace.errors import ConfigError
 from zspace.figures.pca import explained_variance, plane_scatter
 from zspace.sections.base import Context, FigureItem, Section
@@ -18,14 +20,16 @@ SALT = 5  # the PCA subset's random stream (Context.rng salt)
 
 @dataclass
 class Config:
-    fit_max: int = 200_000  # the PCA is fitted on at most this many random points, then applied to all in blocks
+    # the PCA is fitted on at most this many random points, then applied to all in blocks
+    fit_max: Annotated[int, Range(1, 2**31 - 1)] = 200_000
     planes: tuple[tuple[int, int], ...] = ((1, 2), (1, 18), (8, 35))  # PCA planes, 1-based like the post's PC1-PC2
     zooms: tuple[float, ...] = (0.0, 4.0, 1.0, 0.25)  # half-widths of the windows around the centre; 0 = full extent
     axis_planes: tuple[tuple[int, int], ...] = ()  # original axes, 0-based (post: 52-221); () = the 2 top-ranked
     color_by: str | None = None  # "label", an attribute name, or None = the first available (none: one colour)
-    max_points: int = 1_000_000  # plot at most this many random points per plane (all 170,000 CelebA points fit)
-    n_ratios: int = 20  # leading explained-variance ratios in the metrics
-    chunk: int = 16_384  # rows per block when projecting
+    # plot at most this many random points per plane (all 170,000 CelebA points fit)
+    max_points: Annotated[int, Range(1, 2**31 - 1)] = 1_000_000
+    n_ratios: Annotated[int, Range(0, 65536)] = 20  # leading explained-variance ratios in the metrics
+    chunk: Annotated[int, Range(1, 2**24)] = 16_384  # rows per block when projecting
 
 
 def run(ctx: Context, cfg: Config) -> Section:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from zspace.analyses.radius import RadiusStats, chi_mode, histogram, radii, radius_stats
+from zspace.config import Range
 from zspace.errors import ConfigError
 from zspace.figures.radius import radius_histogram
 from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
@@ -19,13 +21,16 @@ PUBLISHED = {"peak": "16.5 - 16.75 (AE); ~16 (VAE)", "12-24": "almost all", "14-
 
 @dataclass
 class Config:
-    width: float = 0.5  # radius interval of the main histogram (the series: 0.5 over 0 <= R < 35)
+    # radius interval of the main histogram (the series: 0.5 over 0 <= R < 35)
+    width: Annotated[float, Range(1e-9, 1e6)] = 0.5
     fine_width: float | None = 0.05  # interval of a second, fine histogram (the series: 0.05); None = none
-    r_max: float = 35.0  # upper end of the histograms; raised, with a note, when points lie beyond it
+    # upper end of the histograms; raised, with a note, when points lie beyond it
+    r_max: Annotated[float, Range(1e-9, 1e6)] = 35.0
     shells: tuple[tuple[float, float], ...] = ((12.0, 24.0), (14.0, 19.0))  # shells [a, b] whose share is reported
-    shells_dim: int = 256  # z_dim the shells are meant for; scaled by sqrt(z_dim / shells_dim) otherwise; 0 = never
+    # z_dim the shells are meant for; scaled by sqrt(z_dim / shells_dim) otherwise; 0 = never
+    shells_dim: Annotated[int, Range(0, 65536)] = 256
     use_mu: bool = True  # also the radius from mu when the latents have it (VAE), as a second curve
-    chunk: int = 16_384  # rows per block when computing norms
+    chunk: Annotated[int, Range(1, 2**24)] = 16_384  # rows per block when computing norms
 
 
 def run(ctx: Context, cfg: Config) -> Section:
