@@ -7,7 +7,6 @@ recorded there first as pending and confirmed after the rename, so the folder st
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -23,19 +22,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     digest = hashlib.sha256(data).hexdigest() if owned else None
     if owned:
         ownership.record(path, digest, pending=True)
-    with ownership.temp_dir(path.parent) as tmp:
-        fd = os.open(tmp / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp / "data", path)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    ownership.replace_bytes(path, data)
     if owned:
         ownership.record(path, digest)
 

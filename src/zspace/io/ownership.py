@@ -102,10 +102,26 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def write_manifest(folder: Path, kind: str, files: dict[str, str], **extra: Any) -> None:
     """Write the manifest of ``folder`` (atomically): ``files`` maps relative paths to their sha256."""
-    from zspace.io.atomic import atomic_write_text
-
     payload = {"format": MANIFEST_FORMAT, "kind": kind, **extra, "files": dict(files)}
-    atomic_write_text(Path(folder) / MANIFEST, json.dumps(payload, indent=1) + "\n")
+    replace_bytes(Path(folder) / MANIFEST, (json.dumps(payload, indent=1) + "\n").encode())
+
+
+def replace_bytes(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` whole or not at all: written in zspace's own temp folder, fsynced, renamed."""
+    path = Path(path)
+    with temp_dir(path.parent) as tmp:
+        fd = os.open(tmp / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp / "data", path)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def hash_tree(folder: Path) -> dict[str, str]:
