@@ -460,3 +460,31 @@ def test_cli_errors_are_one_line(tmp_path, digits_run, capsys, args, phrase):
     assert err.startswith("zspace: error:")
     assert phrase in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "x=1e30&y=0",
+        "x=nan&y=0",
+        "x=inf&y=0",
+        "x=0&y=" + "9" * 5000,
+        "x=0&y=0&base=²",
+        "x=0&y=0&base=" + "9" * 5000,
+        "x=0&y=0&base=-3",
+        "x=0&y=0&k=" + "9" * 5000,
+        "x=0&y=0&k=-1",
+        "x=0&y=0&pcs=1,²",
+        "x=٣&y=0",
+    ],
+)
+def test_malformed_numbers_are_a_one_line_4xx_and_one_console_line(client, query, caplog):
+    with caplog.at_level("WARNING", logger="zspace.explore.app"):
+        response = client.get(f"/api/decode?{query}")
+    assert 400 <= response.status_code < 500, (query, response.status_code)
+    error = response.json()["error"]
+    assert "\n" not in error, error
+    assert len(error) < 200, error
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1
+    assert "Traceback" not in caplog.text

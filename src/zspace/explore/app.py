@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from zspace.config import short_repr
 from zspace.errors import ZSpaceError
 from zspace.explore.data import Explorer, b64, data_url
 
@@ -60,22 +62,32 @@ def _param(request: Request, name: str, default: str | None = None) -> str:
     return value
 
 
+# Numbers in a request are ASCII and short: no '²', no 5,000-digit integers, no 1e30 locations.
+_INT = re.compile(r"[0-9]{1,12}")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")
+MAX_COORD = 1e6  # a location beyond this many units of the plane is no point of any latent space
+
+
+def parse_int(raw: str, name: str) -> int:
+    """``raw`` as a non-negative ASCII integer of at most 12 digits, else a 400 naming ``name``."""
+    if not _INT.fullmatch(raw):
+        raise BadRequest(f"{name} must be an integer (0 or more, at most 12 digits), got {short_repr(raw, 40)}")
+    return int(raw)
+
+
 def _int(request: Request, name: str, default: int | None = None) -> int:
-    raw = _param(request, name, None if default is None else str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    return parse_int(_param(request, name, None if default is None else str(default)), name)
 
 
 def _float(request: Request, name: str) -> float:
     raw = _param(request, name)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
+    if raw.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
         raise BadRequest(f"{name} must be a finite number, got {raw!r}")
+    if len(raw) > 40 or not _FLOAT.fullmatch(raw):
+        raise BadRequest(f"{name} must be a number, got {short_repr(raw, 40)}")
+    value = float(raw)
+    if not (math.isfinite(value) and abs(value) <= MAX_COORD):
+        raise BadRequest(f"{name} must be a finite number within +-{MAX_COORD:g}, got {short_repr(raw, 40)}")
     return value
 
 
@@ -83,8 +95,8 @@ def _pcs(request: Request) -> tuple[int, int]:
     raw = _param(request, "pcs", "1,2")
     parts = raw.split(",")
     try:
-        pcs = tuple(int(p) for p in parts)
-    except ValueError:
+        pcs = tuple(parse_int(p.strip(), "pcs") for p in parts)
+    except BadRequest:
         raise BadRequest(f"pcs must be two component numbers like 1,2; got {raw!r}") from None
     if len(pcs) != 2:
         raise BadRequest(f"pcs must be two component numbers like 1,2; got {raw!r}")
@@ -149,8 +161,8 @@ def decode(request: Request) -> Response:
     pcs = _pcs(request)
     x, y = _float(request, "x"), _float(request, "y")
     raw_base = _param(request, "base", "mean")
-    if raw_base != "mean" and not raw_base.isdigit():
-        raise BadRequest(f"base must be 'mean' or a point's row number, got {raw_base!r}")
+    if raw_base != "mean" and not _INT.fullmatch(raw_base):
+        raise BadRequest(f"base must be 'mean' or a point's row number, got {short_repr(raw_base, 40)}")
     base = None if raw_base == "mean" else _row(explorer, int(raw_base))
     z = explorer.location(pcs, x, y, base)
     rows, dist = explorer.neighbours(z, _int(request, "k", explorer.cfg.k))
@@ -201,10 +213,12 @@ def points_payload(xy: np.ndarray, view: str, labels: list[str]) -> dict:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if exc.status_code != 404 or isinstance(exc, BadRequest) else f"not found: {request.url.path}"
+    log.warning("explorer: refused %s (%d): %s", request.url.path, exc.status_code, detail)
     return JSONResponse({"error": detail}, status_code=exc.status_code)
 
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
+    log.warning("explorer: refused %s (400): %s", request.url.path, str(exc).splitlines()[0] if str(exc) else "")
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
