@@ -198,3 +198,21 @@ def test_summary_compares_curves_on_common_ks():
     text = section.elbow_summary([a, b])
     assert "at the 4 common k" in text
     assert "elbow at k = 4" in text
+
+
+def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path):
+    from types import SimpleNamespace
+
+    from zspace.config import DataConfig
+
+    cfg = section.Config(k_min=1, k_max=6, k_step=1, algorithms=("lloyd",))
+    bare = section.run(Context(latents=small_latents(60)), cfg)
+    assert "published" not in bare.metrics
+    assert "The series" not in bare.summary
+    celeba = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba")))
+    on_celeba = section.run(Context(latents=small_latents(60), run=celeba), cfg)
+    assert on_celeba.metrics["published"] == section.PUBLISHED
+    assert "The series: CelebA latents" in on_celeba.summary
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"not mnist")
+    fake = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="mnist", path=str(tmp_path))))
+    assert "published" not in section.run(Context(latents=small_latents(60), run=fake), cfg).metrics

@@ -78,11 +78,24 @@ def run(ctx: Context, cfg: Config) -> Section:
         "n_points": len(X),
         "n_features": int(X.shape[1]),
         "source": cfg.source if cfg.source != "mu" or ctx.latents.mu is not None else "z",
-        "published": PUBLISHED,
+        **({"published": published} if (published := series_published(ctx)) else {}),
         **{c.algorithm: c.to_metrics() for c in curves},
     }
-    section.summary = elbow_summary(curves)
+    section.summary = elbow_summary(curves, published)
     return section
+
+
+def series_published(ctx: Context) -> str | None:
+    """The series' published elbows, only when the latents come from a run on the series' data (CelebA, MNIST)."""
+    data = getattr(getattr(ctx.run, "config", None), "data", None)
+    if data is None or data.name not in ("celeba", "mnist"):
+        return None
+    if data.name == "mnist":
+        from zspace.data.fingerprint import is_series_mnist
+
+        if not (data.path and is_series_mnist(data.path)):
+            return None
+    return PUBLISHED
 
 
 def _points(ctx: Context, cfg: Config, notes: list[str]) -> np.ndarray:
@@ -176,8 +189,8 @@ def elbow_table(curves: list[ElbowCurve]) -> Table:
     return Table("Elbow estimates", columns, rows, caption="Kneedle on the curve normalised to the unit square.")
 
 
-def elbow_summary(curves: list[ElbowCurve]) -> str:
-    """A sentence per algorithm, and how the two compare."""
+def elbow_summary(curves: list[ElbowCurve], published: str | None = None) -> str:
+    """A sentence per algorithm, how the two compare, and the series' published elbows when they apply."""
     parts = [f"{NAMES.get(c.algorithm, c.algorithm)}: {c.elbow.describe()}" for c in curves]
     if len(curves) == 2:
         a, b = curves
@@ -188,4 +201,4 @@ def elbow_summary(curves: list[ElbowCurve]) -> str:
                 f"inertia {a.algorithm}/{b.algorithm} at the {len(common)} common k: median {np.median(ratio):.4f}, "
                 f"max {ratio.max():.4f} (below 1: {a.algorithm} fits better)"
             )
-    return "; ".join(parts) + f". The series: {PUBLISHED}."
+    return "; ".join(parts) + "." + (f" The series: {published}." if published else "")
