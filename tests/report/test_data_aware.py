@@ -73,3 +73,19 @@ def test_a_changed_file_is_not_the_series_data(tmp_path):
     data = write_idx(tmp_path / "mnist")  # named like the series' folder, but other bytes
     assert not is_series_mnist(data)
     assert dataset_name(data) == "mnist"
+
+
+def test_mnist_latent_on_other_idx_data_names_it_and_drops_the_targets(tmp_path):
+    data = write_idx(tmp_path / "fashion")
+    out = tmp_path / "out"
+    sets = ["epochs=1", "ks=[4]", "tsne_map_ks=[4]", "accuracy_ks=[2, 4]", "elbow_k_max=6", "tsne_points=40",
+            "limit=200", "models=['ae']", "tsne_map_models=[]"]  # fmt: skip
+    m = run_study("mnist-latent", data=str(data), out=out, quick=True, sets=sets)
+    assert m["targets"] == {}
+    assert m["dataset"] == "fashion"
+    html = (out / "report.html").read_text()
+    assert "autoencoder latents of fashion" in html
+    assert "the comparison does not apply" in html
+    assert "coloured by digit" not in html
+    assert "0.0574" not in html  # the series' published error for the AE
+    assert '"met"' not in (out / "metrics.json").read_text()

@@ -22,6 +22,7 @@ from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
 from zspace.config import ClusterKs, Len, OneOf, Range, Scalers, load_config
 from zspace.data import load_dataset
+from zspace.data.fingerprint import dataset_name
 from zspace.errors import ConfigError
 from zspace.latents.embedding import embed
 from zspace.latents.freshness import provenance
@@ -98,6 +99,8 @@ DATA = "mnist"
 def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     """Train, embed, cluster (training runs in ``ctx.runs``, latents in ``ctx.out/latents``)."""
     path = ctx.data_path(DATA)
+    name = dataset_name(path)  # "MNIST" only for the series' own files: its numbers and targets apply to them only
+    series = name == "MNIST"
     ctx.begin(3 * len(cfg.models) + 4)
     latents, train_info = {}, {}
     for model in cfg.models:
@@ -111,10 +114,11 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     map_evaluations = [e for m, f in maps.items() for e in _map_classifiers(m, latents[m], f, cfg, ctx.seed)]
     ctx.step("t-SNE maps")
     best = _best([e for es in evaluations.values() for e in es])
-    sections = [_headline(best, map_evaluations, train_info, evaluations, ctx.quick)]
+    sections = [_headline(best, map_evaluations, train_info, evaluations, ctx.quick, None if series else name)]
     for m, es in evaluations.items():
         title = f"{m.upper()} latents (z_dim 25): the cluster classifier"
-        published = {f"{SERIES}, {s}, k = 225": f"{v:.4f}" for s, v in PUBLISHED.items()} if m == "ae" else None
+        published = {f"{SERIES}, {s}, k = 225": f"{v:.4f}" for s, v in PUBLISHED.items()}
+        published = published if m == "ae" and series else None
         sections.append(classifier_section(f"{m}-classifier", title, es, detail=[_best(es)], published=published))
     if map_evaluations:
         sections.append(_map_section(map_evaluations, maps))
@@ -122,9 +126,14 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     ctx.step("error against k")
     sections.append(_elbow(latents[cfg.models[0]], cfg, ctx.seed))
     ctx.step("elbow")
-    sections.append(_tsne(latents, maps, cfg, ctx.seed))
+    sections.append(_tsne(latents, maps, cfg, ctx.seed, "digit" if series else "class"))
     ctx.step("t-SNE")
-    return StudyResult(sections, _metrics(evaluations, map_evaluations, best, train_info))
+    metrics = _metrics(evaluations, map_evaluations, best, train_info)
+    if not series:  # the series' targets are for MNIST only
+        metrics["targets"] = {}
+    metrics["dataset"] = name
+    title = TITLE if series else f"KMeans as a classifier: autoencoder latents of {name}"
+    return StudyResult(sections, metrics, title)
 
 
 def validate(cfg: Config) -> None:
@@ -256,7 +265,9 @@ def _map_section(evaluations: list[Evaluation], maps: dict[str, TsneFeatures]) -
     return section
 
 
-def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config, seed: int) -> Section:
+def _tsne(
+    latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config, seed: int, kind: str = "digit"
+) -> Section:
     figures = []
     for model, s in latents.items():
         if model in maps:  # the test latents as placed on the map of the training latents
@@ -270,7 +281,7 @@ def _tsne(latents: dict[str, Split], maps: dict[str, TsneFeatures], cfg: Config,
         heading = f"t-SNE of the {model.upper()} latents of {n:,} test images"
         caption = (
             f"{heading} (25 dimensions, perplexity 30, early "
-            f"exaggeration 12, {cfg.tsne_iter} iterations), {how}; coloured by digit."
+            f"exaggeration 12, {cfg.tsne_iter} iterations), {how}; coloured by {kind}."
         )
         figures.append((f"tsne-{model}", Y, labels, heading, caption))
     names = next(iter(latents.values())).class_names
@@ -310,7 +321,10 @@ def _ae_part(evaluations: dict) -> str:
     return f"; the AE's best: {b.label}, {b.test_error:.4f}"
 
 
-def _headline(best: Evaluation, maps: list[Evaluation], train_info: dict, evaluations: dict, quick: bool) -> Section:
+def _headline(
+    best: Evaluation, maps: list[Evaluation], train_info: dict, evaluations: dict, quick: bool, other: str | None = None
+) -> Section:
+    """The training table and the best result; against the series' numbers and targets only on its MNIST."""
     rows = [
         [m, info["epochs"], info["train_seconds"], info["final_test_loss"], " ".join(info["overrides"]) or "-"]
         for m, info in train_info.items()
@@ -319,6 +333,14 @@ def _headline(best: Evaluation, maps: list[Evaluation], train_info: dict, evalua
     section.tables.append(Table("Training", ["model", "epochs", "seconds", "test loss", "settings"], rows))
     model = _model_of(best, evaluations)
     ae_seconds = train_info.get("ae", {}).get("train_seconds", "-")
+    if other:
+        section.title = f"Models and results on {other}"
+        section.summary = (
+            f"On the latents themselves the best is {model.upper()}, {best.label}: test error {best.test_error:.4f}. "
+            f"The series' published numbers and targets are for MNIST; this data is {other}, so the comparison "
+            f"does not apply{'; quick mode' if quick else ''}."
+        )
+        return section
     section.summary = (
         f"On the latents themselves the best is {model.upper()}, {best.label}: test error {best.test_error:.4f}"
         f"{_ae_part(evaluations)} (target for the AE <= {TARGET}; published for the AE: {PUBLISHED['none']} "
