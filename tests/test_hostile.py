@@ -159,8 +159,8 @@ def test_compare_into_an_analysis_folder_keeps_the_analysis(capsys, run_copy):
         (["model.eps_factor=nan"], "model.eps_factor"),
         (["train.threads=-1"], "train.threads"),
         (["model.z_dim=1000000000"], "model.z_dim"),
-        (["model.filters=[1000000, 1000000]"], "model.z_dim/filters"),
-        (["model.extra_dense=100000000000"], "model.z_dim/filters/extra_dense"),
+        (["model.filters=[1000000, 1000000]"], "model.filters"),  # the declared range, before any size estimate
+        (["model.extra_dense=100000000000"], "model.extra_dense"),
     ],
 )
 def test_impossible_train_configs(capsys, tmp_path, sets, needle):
@@ -973,3 +973,43 @@ def test_study_options_once_ignored_or_remapped_are_one_line(study, setting, nee
     assert len(err.splitlines()) == 1
     assert needle in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- issue 16: small gaps (quality near chance, latent files, counts, explorer colours) --------------------------
+
+
+def test_quality_warns_when_the_feature_net_is_near_chance(run_dir, tmp_path, monkeypatch, capsys):
+    """A feature net at chance accuracy gave an FID without a word; now one warning line and a 'warning' key."""
+    import dataclasses
+
+    from zspace.latents import feature_net
+
+    real_train = feature_net.train_feature_net
+    monkeypatch.setattr(
+        feature_net, "train_feature_net", lambda data, cfg, **kw: real_train(data, dataclasses.replace(cfg, epochs=0))
+    )
+    monkeypatch.setenv("ZSPACE_CACHE_DIR", str(tmp_path / "cache"))
+    capsys.readouterr()
+    code = main(["-q", "quality", str(run_dir), "--n", "20", "--real", "20", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("zspace: warning: ")]
+    assert len(warnings) == 1, err
+    assert "near chance" in warnings[0]
+    assert "near chance" in json.loads(out)["warning"]
+
+
+def test_chance_accuracy_is_the_best_constant_guess():
+    from types import SimpleNamespace
+
+    from zspace.latents.feature_net import NEAR_CHANCE_GAIN, chance_accuracy, chance_warning
+
+    labels = np.array([0, 1, 1, 1, 2, 2, 0, 1])  # test rows 4..7: classes 2, 2, 0, 1 -> commonest share 0.5
+    data = SimpleNamespace(labels=labels, attributes=None, name="t", indices=lambda split: np.arange(4, 8))
+    assert chance_accuracy(data) == 0.5
+    bar = 0.5 + NEAR_CHANCE_GAIN * 0.5
+    assert chance_warning(SimpleNamespace(info={"test_accuracy": bar - 0.01}), data) is not None
+    assert chance_warning(SimpleNamespace(info={"test_accuracy": bar + 0.01}), data) is None
+    attrs = np.array([[1, -1], [1, 0], [-1, -1], [1, -1]])  # col 0: 3 of 4 positive; col 1: 3 of 3 known negative
+    data = SimpleNamespace(labels=None, attributes=attrs, name="t", indices=lambda split: np.arange(4))
+    assert chance_accuracy(data) == pytest.approx(6 / 7)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +165,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     from zspace.cli.progress import bar
-    from zspace.latents.feature_net import data_features, feature_network, generated_features
+    from zspace.latents.feature_net import chance_warning, data_features, feature_network, generated_features
     from zspace.latents.quality import NAME, score
 
     run = _load(args)
@@ -176,6 +177,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
         sampler = _sampler(run, args, progress)
     q = score(real, generated_features(net, run.model, sampler, args.n, seed=args.seed))
     result = {"measure": f"{NAME} (features: {net.describe()})", "sampler": _label(sampler), **q.to_dict()}
+    warning = chance_warning(net, data)
+    if warning:
+        result["warning"] = warning
+        print(f"zspace: warning: {warning}", file=sys.stderr)
     print(json.dumps(result) if args.json else _quality_line(result))
     return 0
 
