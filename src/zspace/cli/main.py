@@ -160,6 +160,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             progress=progress,
             on_section=lambda key: log.info("analysing: %s", key),
             on_progress=steps,
+            class_names=args.class_names,
         )
     log.info("report: %s", report)
     return 0
@@ -316,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
     a.add_argument("--seed", type=SEED, help="seed of the analyses' random subsets (same as --set seed=N)")
     a.add_argument("--threads", type=int, help="torch CPU threads")
+    a.add_argument("--class-names", metavar="FILE", help="names of classes 0..K-1, one per line (UTF-8)")
     a.set_defaults(func=cmd_analyze)
 
     c = command("compare", help="several runs side by side in one report")

@@ -7,6 +7,7 @@ import logging
 from zspace.config import DataConfig
 from zspace.data import celeba, digits, images, mnist, wifi
 from zspace.data.base import Dataset, DatasetSpec, Progress
+from zspace.data.names import with_class_names
 from zspace.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def load_dataset(cfg: DataConfig, *, progress: Progress | None = None) -> Datase
     spec = get_spec(cfg.name)
     if spec.default_image_size is not None:
         image_shape(cfg)  # a wrong size fails before any loading
-    ds = spec.load(cfg, progress)
+    ds = with_class_names(spec.load(cfg, progress), cfg.class_names)  # data.class_names replace the defaults
     logger.info(
         "dataset %s: %d items (%d test), x %s %s",
         cfg.name,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from zspace.data import Dataset, Progress, load_dataset
+from zspace.data.names import check_names
 from zspace.errors import DataError, ZSpaceError
 from zspace.explore.data import ExploreConfig, Explorer, validate
 from zspace.latents.embedding import Latents
@@ -63,7 +64,7 @@ def open_explorer(
         model=run.model,
         images=images,
         labels=None if latents.labels is None else np.asarray(latents.labels),
-        label_names=latents.meta.get("label_names"),
+        label_names=_label_names(run, latents),
         attributes=None if latents.attributes is None else np.asarray(latents.attributes),
         attribute_names=latents.meta.get("attribute_names"),
         train_mask=train_mask,
@@ -71,6 +72,12 @@ def open_explorer(
         tsne_cache=lat_dir,
         cfg=cfg,
     )
+
+
+def _label_names(run, latents: Latents) -> list[str] | None:
+    """The run's ``data.class_names`` (checked against the labels' count), else the names the latents carry."""
+    names = run.config.data.class_names
+    return check_names(names, latents.labels) if names else latents.meta.get("label_names")
 
 
 def _try_dataset(run) -> Dataset | None:

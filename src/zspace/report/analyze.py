@@ -6,15 +6,17 @@ Configuration: a TOML file with one table per analysis (``[radius] width = 0.05`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key
 from zspace.data import Progress, load_dataset
+from zspace.data.names import check_names, read_names
 from zspace.errors import ConfigError, DataError
 from zspace.latents.embedding import Latents, load_latents
 from zspace.latents.files import SUFFIXES, read_embeddings
@@ -158,7 +160,20 @@ def source_summary(source: Source) -> dict[str, Any]:
         "dataset": lat.meta.get("dataset"),
         "run": str(source.run.path) if source.run else None,
         "freshness": source.freshness or None,
+        "class_names": lat.meta.get("label_names") if lat.labels is not None else None,
     }
+
+
+def name_classes(source: Source, names: Sequence[str] = (), *, what: str = "--class-names") -> None:
+    """Give the labelled latents of ``source`` the class names ``names`` (else the run's ``data.class_names``);
+    a count other than the labels' number of classes is a ConfigError naming both."""
+    if not names and source.run is not None and source.run.config.data.class_names:
+        names, what = source.run.config.data.class_names, "data.class_names"
+    if names:
+        lat = source.latents
+        source.latents = dataclasses.replace(
+            lat, meta={**lat.meta, "label_names": check_names(names, lat.labels, what=what)}
+        )
 
 
 def source_intro(source: Source, info: dict[str, Any]) -> str:
@@ -167,7 +182,8 @@ def source_intro(source: Source, info: dict[str, Any]) -> str:
         f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
         f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
     )
-    return intro + (f" Freshness: {source.freshness}." if source.freshness else "")
+    classes = f" Classes: {', '.join(info['class_names'])}." if info.get("class_names") else ""
+    return intro + classes + (f" Freshness: {source.freshness}." if source.freshness else "")
 
 
 def analyze(
@@ -183,13 +199,17 @@ def analyze(
     on_section: Callable[[str], None] | None = None,
     device: str = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
+    class_names: str | Path | Sequence[str] | None = None,
 ) -> Path:
     """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page.
 
-    ``progress(done, total)`` follows the encoding of a run's missing latents (on ``device``).
+    ``progress(done, total)`` follows the encoding of a run's missing latents (on ``device``). ``class_names``:
+    a names file (one per line) or the names of classes 0..K-1 (default: the run's ``data.class_names``).
     """
     keys, configs, seed = analysis_settings(config_path, sets, only)
+    names = read_names(class_names) if isinstance(class_names, (str, Path)) else tuple(class_names or ())
     source = open_source(path, split=split, progress=progress, device=device)
+    name_classes(source, names)
     sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
     info = source_summary(source)
     intro = source_intro(source, info)
