@@ -1013,3 +1013,29 @@ def test_chance_accuracy_is_the_best_constant_guess():
     attrs = np.array([[1, -1], [1, 0], [-1, -1], [1, -1]])  # col 0: 3 of 4 positive; col 1: 3 of 3 known negative
     data = SimpleNamespace(labels=None, attributes=attrs, name="t", indices=lambda split: np.arange(4))
     assert chance_accuracy(data) == pytest.approx(6 / 7)
+
+
+def test_hostile_class_names_files(tmp_path, capsys):
+    """--class-names: a folder, a NUL byte or a wrong count is exit 2 with one line and no report; markup in a
+    name is shown as text, never run."""
+    lat = tmp_path / "lat"
+    lat.mkdir()
+    np.save(lat / "z.npy", np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32))
+    np.save(lat / "labels.npy", np.arange(30, dtype=np.int64) % 2)
+    out = tmp_path / "report"
+    args = ["-q", "analyze", str(lat), "--only", "pca", "--out", str(out), "--class-names"]
+    bad = [tmp_path, tmp_path / "nul.txt", tmp_path / "three.txt"]
+    bad[1].write_bytes(b"a\x00\nb\n")
+    bad[2].write_text("a\nb\nc\n")
+    for names in bad:
+        capsys.readouterr()
+        assert main([*args, str(names)]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert not out.exists()
+    markup = tmp_path / "markup.txt"
+    markup.write_text("<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n", encoding="utf-8")
+    assert main([*args, str(markup)]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
