@@ -160,10 +160,26 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             progress=progress,
             on_section=lambda key: log.info("analysing: %s", key),
             on_progress=steps,
+            table=_table_columns(args),
             class_names=args.class_names,
         )
     log.info("report: %s", report)
     return 0
+
+
+def _table_columns(args: argparse.Namespace) -> object:
+    """The columns of a table source from --column/--labels/--attributes (None when none is given)."""
+    from zspace.latents.tables import TableColumns
+
+    attrs = tuple(a.strip() for a in (args.attributes or "").split(",") if a.strip())
+    spec = TableColumns(column=args.column, labels=args.labels, attributes=attrs)
+    return spec if spec.given else None
+
+
+def _table_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--column", help="table source: the list column holding the embedding (auto when only one)")
+    p.add_argument("--labels", metavar="COLUMN", help="table source: the integer or string label column")
+    p.add_argument("--attributes", metavar="COL,COL", help="table source: comma-separated attribute columns")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -179,6 +195,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         command=_command_line(args),
         only=only,
         device=str(resolve_device(args.device)),
+        table=_table_columns(args),
     )
     log.info("report: %s", report)
     return 0
@@ -308,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_summary)
 
     a = command("analyze", help="map the latent space of a run or latents folder into an HTML report")
-    a.add_argument("source", help="run folder or latents folder")
+    a.add_argument("source", help="run folder, latents folder, .npy/.npz/.safetensors, .parquet/.arrow/.feather/.csv")
+    _table_options(a)
     a.add_argument("--config", help="analysis TOML: one table per analysis, e.g. [radius] width = 0.05")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. radius.width=0.05")
     a.add_argument("--only", help=f"comma-separated analyses of {', '.join(SECTIONS)}; e.g. radius,pca")
@@ -321,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
 
     c = command("compare", help="several runs side by side in one report")
-    c.add_argument("sources", nargs="+", help="run or latents folders")
+    c.add_argument("sources", nargs="+", help="run or latents folders, embeddings files or tables")
+    _table_options(c)
     c.add_argument("--out", required=True, help="report folder")
     c.add_argument("--config", help="analysis TOML (the compared analyses use its settings)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE")

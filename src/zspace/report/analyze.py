@@ -21,6 +21,7 @@ from zspace.errors import ConfigError, DataError
 from zspace.latents.embedding import Latents, load_latents
 from zspace.latents.files import SUFFIXES, read_embeddings
 from zspace.latents.freshness import run_latents, run_of
+from zspace.latents.tables import TABLE_SUFFIXES, TableColumns, read_table
 from zspace.report.page import write_report
 from zspace.runs.folder import CONFIG, Run, load_run
 from zspace.sections import SECTIONS, section_module
@@ -44,16 +45,27 @@ class Source:
 
 
 def open_source(
-    path: str | Path, *, split: str = "all", progress: Progress | None = None, device: str = "cpu"
+    path: str | Path,
+    *,
+    split: str = "all",
+    progress: Progress | None = None,
+    device: str = "cpu",
+    table: TableColumns | None = None,
 ) -> Source:
     """A run folder (its latents are computed once if missing), a latents folder (written by ``embed``, or any
     folder with ``z.npy``; without ``index.npy`` the index is 0..N-1), or an embeddings file (``.npy``, ``.npz``,
     ``.safetensors``: :mod:`zspace.latents.files`; its report goes to ``<stem>-analysis`` beside it).
 
     ``device``: where a run's missing latents are encoded (in batches of 1,024, ``progress(done, total)`` after
-    each); the analyses then use the model on the CPU.
+    each); the analyses then use the model on the CPU. A table (``.parquet``, ``.arrow``, ``.feather``, ``.csv``:
+    :mod:`zspace.latents.tables`) is read with the columns of ``table``, which goes with tables only.
     """
     path = Path(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        latents = read_table(path, table)
+        return Source(latents, None, path.stem, path.parent, default_out=path.parent / f"{path.stem}-analysis")
+    if table is not None and table.given:
+        raise ConfigError(f"--column/--labels/--attributes go with a table ({', '.join(TABLE_SUFFIXES)}), not {path}")
     if (path / CONFIG).is_file():
         return run_source(load_run(path), split=split, progress=progress, device=device)
     if (path / "z.npy").is_file():
@@ -68,7 +80,7 @@ def open_source(
         raise DataError(f"not found: {path}")
     raise DataError(
         f"{path} is neither a run folder ({CONFIG}), a latents folder (z.npy) nor an embeddings file "
-        f"({', '.join(SUFFIXES)})"
+        f"({', '.join(SUFFIXES)}) or a table ({', '.join(TABLE_SUFFIXES)})"
     )
 
 
@@ -199,6 +211,7 @@ def analyze(
     on_section: Callable[[str], None] | None = None,
     device: str = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
+    table: TableColumns | None = None,
     class_names: str | Path | Sequence[str] | None = None,
 ) -> Path:
     """Analyse a run or latents folder; writes ``analysis/`` (report.html, PNGs, metrics.json), returns the page.
@@ -208,7 +221,7 @@ def analyze(
     """
     keys, configs, seed = analysis_settings(config_path, sets, only)
     names = read_names(class_names) if isinstance(class_names, (str, Path)) else tuple(class_names or ())
-    source = open_source(path, split=split, progress=progress, device=device)
+    source = open_source(path, split=split, progress=progress, device=device, table=table)
     name_classes(source, names)
     sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
     info = source_summary(source)

@@ -16,6 +16,7 @@ import numpy as np
 from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
 from zspace.figures.sweep import against_weight
+from zspace.latents.tables import TABLE_SUFFIXES, TableColumns
 from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
 from zspace.report.page import slug, write_report
 from zspace.sections import COMPARED
@@ -60,8 +61,10 @@ def analyse_runs(
     sets: Iterable[str] = (),
     keys: Iterable[str] = COMPARED,
     device: str = "cpu",
+    table: TableColumns | None = None,
 ) -> tuple[Runs, dict[str, dict]]:
-    """Run the compared analyses on every source with the same settings; names are made unique."""
+    """Run the compared analyses on every source with the same settings; names are made unique. ``table``: the
+    columns of every table among the sources (:mod:`zspace.latents.tables`)."""
     keys_, configs, seed = analysis_settings(config_path, list(sets), ",".join(keys))
     sources: dict[str, Any] = {}
     seen: dict[Path, str] = {}
@@ -70,7 +73,8 @@ def analyse_runs(
         if resolved in seen:
             raise ConfigError(f"compare: {path} is given twice (as {seen[resolved]!r}); name each run once")
         seen[resolved] = str(path)
-        source = open_source(path, device=device)
+        is_table = Path(path).suffix.lower() in TABLE_SUFFIXES
+        source = open_source(path, device=device, table=table if is_table else None)
         sources[_unique_name(source.name, Path(path), sources)] = source
     runs: Runs = {
         name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
@@ -320,6 +324,7 @@ def compare(
     before: Iterable[Section] = (),
     only: Iterable[str] | None = None,
     device: str = "cpu",
+    table: TableColumns | None = None,
 ) -> Path:
     """Analyse every run with the same settings and write one side-by-side report; returns the page.
 
@@ -332,7 +337,7 @@ def compare(
         raise ConfigError(
             f"compare --only: {unknown[0] if unknown else 'nothing'!r} is not compared (known: {', '.join(COMPARED)})"
         )
-    runs, infos = analyse_runs(paths, config_path=config_path, sets=sets, keys=keys, device=device)
+    runs, infos = analyse_runs(paths, config_path=config_path, sets=sets, keys=keys, device=device, table=table)
     sections = [*before, *compare_sections(runs, infos)]
     title = title or "zspace: " + " vs ".join(runs)
     return write_report(sections, out, title=title, command=command, extra_metrics={"runs": infos})

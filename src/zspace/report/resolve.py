@@ -70,6 +70,7 @@ def resolve(
     split: str = "all",
     device: str = "cpu",
     progress: Any = None,
+    table: Any = None,
 ) -> Source:
     """The :class:`Source` of ``source``.
 
@@ -83,6 +84,8 @@ def resolve(
     model : any object with ``encode``/``decode``, optional; replaces the run's model where there is one.
     name : the display name (default: the run's name, the folder's or file's name, or ``"latents"``).
     split, device, progress : a run's split, and where/how its missing latents are encoded.
+    table : :class:`~zspace.latents.tables.TableColumns`, optional; the columns of a ``.parquet``, ``.arrow``,
+        ``.feather`` or ``.csv`` table (embedding, labels, attributes).
 
     Returns
     -------
@@ -91,7 +94,8 @@ def resolve(
     extra = [k for k, v in (("labels", labels), ("mu", mu), ("logvar", logvar)) if v is not None]
     if extra and not _is_array_like(source):
         raise ConfigError(f"{extra[0]}= goes with arrays in memory; a folder or file carries its own")
-    src = _resolve(source, labels=labels, mu=mu, logvar=logvar, split=split, device=device, progress=progress)
+    src = _resolve(source, labels=labels, mu=mu, logvar=logvar, split=split, device=device, progress=progress,
+                   table=table)  # fmt: skip
     if model is not None:
         if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
             raise ConfigError(f"model must have encode and decode methods, got {type(model).__name__}")
@@ -111,9 +115,11 @@ def _is_run(x: Any) -> bool:
     return isinstance(x, Run)
 
 
-def _resolve(source: Any, *, labels, mu, logvar, split, device, progress) -> Source:
+def _resolve(source: Any, *, labels, mu, logvar, split, device, progress, table=None) -> Source:
     if _is_path(source):
-        return open_source(source, split=split, device=device, progress=progress)
+        return open_source(source, split=split, device=device, progress=progress, table=table)
+    if table is not None:
+        raise ConfigError("table= (the columns of a table) goes with a table file")
     if isinstance(source, Latents):
         lat = checked(source, "latents given in memory")
         name = Path(lat.path).name if lat.path is not None else "latents"
