@@ -116,3 +116,25 @@ def test_data_class_names_of_the_wrong_count_name_both_counts():
     cfg = load_config(packaged_config("digits-demo"), [("data.class_names", ["a", "b", "c"])])
     with pytest.raises(ConfigError, match=r"data.class_names gives 3 class names but the labels have 10 classes"):
         load_dataset(cfg.data)
+
+
+def test_python_api_takes_names_and_the_explorer_gets_the_runs_names(tmp_path):
+    from types import SimpleNamespace
+
+    import zspace
+    from zspace.explore.source import _label_names
+
+    z = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    labels = np.arange(30) % 3
+    report = zspace.analyze(z, labels=labels, only="pca", class_names=list(NAMES))
+    assert report.metrics["source"]["class_names"] == list(NAMES)
+    with pytest.raises(ConfigError, match="class_names gives 4 class names but the labels have 3 classes"):
+        zspace.analyze(z, labels=labels, only="pca", class_names=[*NAMES, "fox"])
+    latents = SimpleNamespace(labels=labels, meta={"label_names": ["0", "1", "2"]})
+    run = SimpleNamespace(config=SimpleNamespace(data=SimpleNamespace(class_names=NAMES)))
+    assert _label_names(run, latents) == list(NAMES)
+    run.config.data.class_names = ()
+    assert _label_names(run, latents) == ["0", "1", "2"]
+    run.config.data.class_names = ("cat",)
+    with pytest.raises(ConfigError, match="1 class names"):
+        _label_names(run, latents)

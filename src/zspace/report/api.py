@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zspace.data.names import read_names
 from zspace.errors import ConfigError
-from zspace.report.analyze import analysis_settings, run_sections, source_intro, source_summary
+from zspace.report.analyze import analysis_settings, name_classes, run_sections, source_intro, source_summary
 from zspace.report.compare import compare_sections, flat_config
 from zspace.report.page import CSS, page, report_metrics, slug, write_report
 from zspace.report.resolve import resolve
@@ -126,6 +127,7 @@ def analyze(
     name: str | None = None,
     split: str = "all",
     device: str = "cpu",
+    class_names: str | Path | Iterable[str] | None = None,
     **options: Any,
 ) -> Report:
     """Run the report's analyses on a latent space, as ``zspace analyze`` does, and return the report.
@@ -141,6 +143,8 @@ def analyze(
     seed : int, seeds every random choice of the analyses.
     name : display name of the latent space.
     split, device : for a run: the split analysed, and where its missing latents are encoded.
+    class_names : names of classes 0..K-1 (K = largest label + 1), or a names file (one per line, UTF-8), as
+        ``zspace analyze --class-names``; default the run's ``data.class_names``, else the numbers.
     **options : per-section settings, e.g. ``radius={"width": 0.05}`` (the TOML tables of ``--config``).
 
     Returns
@@ -149,7 +153,9 @@ def analyze(
         ``metrics`` (dict of metrics.json), ``sections``, ``save(folder)``; shown inline in Jupyter.
     """
     keys, configs, seed = _settings(only, seed, options)
+    names = read_names(class_names) if isinstance(class_names, (str, Path)) else tuple(class_names or ())
     source = resolve(z, labels=labels, mu=mu, logvar=logvar, model=model, name=name, split=split, device=device)
+    name_classes(source, names, what="class_names")
     sections = run_sections(source, keys, configs, seed=seed)
     info = source_summary(source)
     return Report(sections, title=f"zspace: the latent space of {source.name}", command=API_ANALYZE,
