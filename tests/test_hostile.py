@@ -1039,3 +1039,33 @@ def test_hostile_class_names_files(tmp_path, capsys):
     assert "<script>alert" not in page
     assert "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# ---- issue 19: tables as embeddings (Parquet, Arrow/Feather, CSV) -----------------------------------------------
+
+
+def _hostile_table(path: Path, columns: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    writers = {".parquet": pq.write_table, ".feather": feather.write_feather, ".csv": pcsv.write_csv}
+    writers[path.suffix](table, path)
+
+
+@pytest.mark.parametrize(
+    ("name", "columns", "extra", "needle"),
+    [
+        ("t.parquet", {"v": [[1.0, 2.0], [3.0, 4.0, 5.0]]}, [], "ragged"),  # vectors of two lengths
+        ("t.csv", {"who": ["a", "b"], "what": ["c", "d"]}, [], "no numeric column"),  # text only
+        ("t.feather", {"v": [[1.0, 2.0], [3.0, 4.0]]}, ["--labels", "kind"], "no column 'kind'"),  # a typo
+        ("t.parquet", {"v": [[1.0, 2.0]], "w": [[3.0, 4.0]]}, [], "choose one with --column"),  # two embeddings
+    ],
+)
+def test_hostile_tables_are_one_line_and_write_nothing(capsys, tmp_path, name, columns, extra, needle):
+    path = tmp_path / name
+    _hostile_table(path, columns)
+    refused(capsys, "analyze", str(path), "--only", "radius", *extra, needle=needle)
+    assert not (tmp_path / "t-analysis").exists()
