@@ -1041,6 +1041,32 @@ def test_hostile_class_names_files(tmp_path, capsys):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def _hostile_npy(folder: Path) -> dict[str, Path]:
+    """.npy files no zspace command may load: pickled objects, text, truncated, a bare header, empty, strings."""
+    folder.mkdir(exist_ok=True)
+    good = folder / "good.npy"
+    np.save(good, np.zeros((4, 4), np.float32))
+    raw = good.read_bytes()
+    files = {name: folder / f"{name}.npy" for name in ("object", "text", "truncated", "header", "empty", "strings")}
+    np.save(files["object"], np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    files["text"].write_text("hello\n1 2 3\n")
+    files["truncated"].write_bytes(raw[:-10])
+    files["header"].write_bytes(raw[:20])
+    files["empty"].write_bytes(b"")
+    np.save(files["strings"], np.array([["a", "b", "c", "d"]] * 4))
+    return files
+
+
+@pytest.mark.parametrize("kind", ["object", "text", "truncated", "header", "empty", "strings"])
+def test_interpolate_z_and_reconstruct_images_refuse_bad_npy_in_one_line(kind, run_dir, tmp_path, capsys):
+    """``interpolate --z`` on an object, corrupt or text .npy was a traceback."""
+    path = _hostile_npy(tmp_path / "npy")[kind]
+    out = tmp_path / "o.png"
+    refused(capsys, "interpolate", str(run_dir), "--z", str(path), "--out", str(out), needle=f"--z: {path}")
+    refused(capsys, "reconstruct", str(run_dir), "--images", str(path), "--out", str(out), needle="--images: ")
+    assert not out.exists()
+
+
 # ---- issue 19: tables as embeddings (Parquet, Arrow/Feather, CSV) -----------------------------------------------
 
 

@@ -95,16 +95,33 @@ def _label(sampler) -> str:
     return "N(0, I)" if sampler.kind == "normal" else "Gaussian fitted on z"
 
 
+def read_npy(path: str | Path, key: str) -> np.ndarray:
+    """A plain numeric array from a ``.npy`` file given by option ``key``: never a pickle; an object, text,
+    truncated or corrupt file, a non-numeric dtype, or one too large for memory is a one-line DataError/ConfigError.
+    """
+    from zspace.io.limits import check_memory
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{key}: file not found: {p}")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)  # the header only, until the shape is checked
+    except (ValueError, OSError, EOFError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{key}: {p} is not a plain numeric .npy file ({first})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise DataError(f"{key}: {p} holds {getattr(arr, 'dtype', type(arr).__name__)} values, not plain numbers")
+    check_memory(4.0 * arr.nbytes, key, f"loading {p.name} ({list(arr.shape)}, {arr.dtype})")
+    return np.array(arr)
+
+
 def read_images(path: str) -> np.ndarray:
     """Images from a ``.npy`` file (no pickles) or one PNG/JPEG file, as an array for zspace.latents.generate."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"image file not found: {p}")
     if p.suffix.lower() == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise DataError(f"{p} is not a plain numeric .npy file ({str(e).splitlines()[0]})") from None
+        return read_npy(p, "--images")
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -140,9 +157,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     run = _load(args)
     if args.z:
-        ends = np.load(args.z, allow_pickle=False) if Path(args.z).is_file() else None
-        if ends is None:
-            raise DataError(f"latent file not found: {args.z}")
+        ends = read_npy(args.z, "--z")
         if ends.ndim != 2 or len(ends) < 2:
             raise DataError(f"--z needs an array (2 * pairs, z_dim) of path ends, got shape {list(ends.shape)}")
         pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
