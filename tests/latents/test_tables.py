@@ -167,3 +167,15 @@ def test_table_options_go_with_tables_only(tmp_path, capsys):
     assert "go with a table" in capsys.readouterr().err
     with pytest.raises(DataError, match="tables are"):
         read_table(tmp_path / "emb.npy")
+
+
+def test_fixed_size_lists_keep_float32_and_dictionary_labels_are_strings(tmp_path):
+    z = np.arange(12, dtype=np.float32).reshape(4, 3)
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(z.ravel()), 3)
+    labels = pa.array(["x", "y", "x", "z"]).dictionary_encode()
+    pq.write_table(pa.table({"v": vectors, "lab": labels}), tmp_path / "t.parquet")
+    lat = read_table(tmp_path / "t.parquet", TableColumns(labels="lab"))
+    assert lat.z.dtype == np.float32
+    np.testing.assert_array_equal(lat.z, z)
+    np.testing.assert_array_equal(lat.labels, [0, 1, 0, 2])
+    assert lat.meta["label_names"] == ["x", "y", "z"]
