@@ -1095,3 +1095,25 @@ def test_hostile_tables_are_one_line_and_write_nothing(capsys, tmp_path, name, c
     _hostile_table(path, columns)
     refused(capsys, "analyze", str(path), "--only", "radius", *extra, needle=needle)
     assert not (tmp_path / "t-analysis").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["reconstruct", "no-such-run", "--n", "1000000000000"], "--n: a grid of 1000000000000 images"),
+        (["interpolate", "no-such-run", "--steps", "1000000000000"], "--steps: 4 paths of 1000000000000 decoded"),
+        (["interpolate", "no-such-run", "--pairs", "1000000000000"], "--pairs: 1000000000000 paths of 10 decoded"),
+    ],
+)
+def test_reconstruct_and_interpolate_counts_beyond_memory_are_refused_before_loading(argv, needle, tmp_path, capsys):
+    """``reconstruct --n`` and ``interpolate --steps/--pairs`` had no bound (``sample --n`` had one); the refusal
+    comes before the run is looked for, so a missing run folder is not what it names."""
+    refused(capsys, *argv, "--out", str(tmp_path / "o.png"), needle=needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interpolate_z_with_too_many_paths_is_refused(run_dir, tmp_path, capsys):
+    z = tmp_path / "ends.npy"
+    np.save(z, np.zeros((2_000_000, 4), np.float32))  # 1,000,000 paths of 10 images: far beyond any memory
+    refused(capsys, "interpolate", str(run_dir), "--z", str(z), "--out", str(tmp_path / "o.png"), needle="--z: 1000000")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ends.npy"]

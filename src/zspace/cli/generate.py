@@ -134,11 +134,15 @@ def read_images(path: str) -> np.ndarray:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from zspace.figures.decode import reconstruction_pairs
+    from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
     from zspace.latents.generate import as_images, reconstruct, to_numpy_images
 
+    check_count(args.n, "--n", 2 * GRID_BYTES_PER_IMAGE, f"a grid of {args.n} images beside their reconstructions")
     run = _load(args)
     if args.images:
         images = read_images(args.images)
+        n = len(images) if images.ndim == 4 else 1
+        check_count(n, "--images", 2 * GRID_BYTES_PER_IMAGE, f"a grid of {n} images beside their reconstructions")
     else:
         data = _dataset(run, args)
         rows = data.indices(args.split)
@@ -155,11 +159,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from zspace.figures.decode import interpolation_grid
     from zspace.latents.generate import interpolate, to_numpy_images
 
+    _check_paths(args.pairs if not args.z else 1, args.steps, "--pairs")
     run = _load(args)
     if args.z:
         ends = read_npy(args.z, "--z")
         if ends.ndim != 2 or len(ends) < 2:
             raise DataError(f"--z needs an array (2 * pairs, z_dim) of path ends, got shape {list(ends.shape)}")
+        _check_paths(len(ends) // 2, args.steps, "--z")
         pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
         labels = [f"z[{i}] -> z[{i + 1}]" for i in range(0, len(ends) - 1, 2)]
     else:
@@ -176,6 +182,16 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     fig = interpolation_grid(paths, title=f"{run.config.name}: {args.path} paths", row_labels=labels)
     _save(fig, _out(args, f"interpolate-{args.path}.png"))
     return 0
+
+
+def _check_paths(pairs: int, steps: int, key: str) -> None:
+    """Refuse, before anything is loaded, a grid of ``pairs`` x ``steps`` decoded images too large for memory."""
+    from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
+
+    what = f"{pairs} paths of {steps} decoded images"
+    larger, smaller = sorted([(steps, "--steps", pairs), (pairs, key, steps)], key=lambda t: t[0], reverse=True)
+    for n, name, other in (larger, smaller):  # the larger of the two is named when the grid is too large
+        check_count(n, name, other * GRID_BYTES_PER_IMAGE, what)
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
