@@ -1117,3 +1117,39 @@ def test_interpolate_z_with_too_many_paths_is_refused(run_dir, tmp_path, capsys)
     np.save(z, np.zeros((2_000_000, 4), np.float32))  # 1,000,000 paths of 10 images: far beyond any memory
     refused(capsys, "interpolate", str(run_dir), "--z", str(z), "--out", str(tmp_path / "o.png"), needle="--z: 1000000")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ends.npy"]
+
+
+def _explorer_client(tmp_path: Path, labels, **kw):
+    from starlette.testclient import TestClient
+
+    from zspace.explore import Explorer, create_app
+
+    points = np.random.default_rng(0).normal(size=(len(labels), 3))
+    return TestClient(create_app(Explorer(points, labels=np.asarray(labels), tsne_cache=tmp_path, **kw)))
+
+
+def test_explorer_colours_labels_as_large_as_1e9_without_sizing_by_the_value(tmp_path):
+    """Colouring by labels holding 1e9 built a name per value up to 1e9: killed by the kernel at 24 GB."""
+    import base64
+    import tracemalloc
+
+    client = _explorer_client(tmp_path, [7, 1_000_000_000, -3, 7, 1_000_000_000], label_names=["a"] * 8)
+    tracemalloc.start()
+    response = client.get("/api/colours?by=label")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["names"] == ["-3", "a", "1000000000"]  # ranked distinct values; label 7 has a given name
+    assert body["dtype"] == "uint8"
+    assert np.frombuffer(base64.b64decode(body["codes"]), np.uint8).tolist() == [1, 2, 0, 1, 2]
+    assert peak < 20 * 2**20
+
+
+def test_explorer_unknown_colouring_is_a_4xx_one_line_json(tmp_path):
+    client = _explorer_client(tmp_path, [0, 1, 1, 0])
+    response = client.get("/api/colours?by=Blond_Hair")
+    assert 400 <= response.status_code < 500
+    assert list(response.json()) == ["error"]
+    assert "unknown colouring 'Blond_Hair'" in response.json()["error"]
+    assert "\n" not in response.json()["error"]

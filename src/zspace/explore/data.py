@@ -162,16 +162,27 @@ class Explorer:
         if by == NONE:
             return Colouring(by, np.zeros(n, dtype=np.uint8), ["all points"])
         if by == "label" and self.labels is not None:
-            labels = np.asarray(self.labels, dtype=np.int64)
-            k = int(labels.max()) + 1 if len(labels) else 1
-            names = self.label_names if self.label_names and len(self.label_names) >= k else None
-            dtype = np.uint8 if k <= 256 else np.uint16
-            return Colouring(by, labels.astype(dtype), list(names or [str(i) for i in range(k)]))
+            return self._label_colouring()
         if by in self.attribute_names:
             col = np.asarray(self.attributes[:, self.attribute_names.index(by)])
             codes = np.where(col > 0, 1, np.where(col < 0, 0, 2)).astype(np.uint8)
             return Colouring(by, codes, [f"not {by}", by, "unknown"])
         raise ConfigError(f"unknown colouring {by!r} (known: {', '.join(self.colourings())})")
+
+    def _label_colouring(self) -> Colouring:
+        """Labels 0..255 are their own codes (every class named, present or not); any other labels (negative, or
+        as large as 1e9) are coded by rank among the distinct values, so nothing is sized by a label's value."""
+        labels = np.asarray(self.labels, dtype=np.int64)
+        given = self.label_names or []
+        if len(labels) == 0 or (labels.min() >= 0 and labels.max() < 256):
+            k = int(labels.max()) + 1 if len(labels) else 1
+            names = given if len(given) >= k else [str(i) for i in range(k)]
+            return Colouring("label", labels.astype(np.uint8), list(names))
+        values, codes = np.unique(labels, return_inverse=True)
+        if len(values) > 65536:
+            raise ConfigError(f"cannot colour by label: {len(values)} distinct values, at most 65536")
+        names = [given[v] if 0 <= v < len(given) else str(v) for v in values.tolist()]
+        return Colouring("label", codes.reshape(-1).astype(np.uint8 if len(values) <= 256 else np.uint16), names)
 
     def location(self, pcs: tuple[int, int], x: float, y: float, base: int | None = None) -> np.ndarray:
         """The latent point (z_dim,) at (x, y) on a PCA plane, its other PCA coordinates those of ``base``.
