@@ -1153,3 +1153,13 @@ def test_explorer_unknown_colouring_is_a_4xx_one_line_json(tmp_path):
     assert list(response.json()) == ["error"]
     assert "unknown colouring 'Blond_Hair'" in response.json()["error"]
     assert "\n" not in response.json()["error"]
+
+
+@pytest.mark.parametrize(("name", "suggested"), [("Blond", "Blond_Hair"), ("smiling", "Smiling"), ("xyzzy", "Male")])
+def test_celeba_study_unknown_attribute_is_one_line_naming_known_ones(name, suggested, tmp_path, monkeypatch, capsys):
+    """An unknown attribute name coloured the study's t-SNE maps by nothing, without a word."""
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "study", "celeba-ae-vs-vae", "--set", f"attribute={name!r}", needle="unknown celeba attr")
+    assert f"{name!r}" in line
+    assert suggested in line
+    assert list(tmp_path.iterdir()) == []

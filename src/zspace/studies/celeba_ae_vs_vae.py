@@ -522,7 +522,29 @@ USES_DEVICE = True  # trains and encodes models: --device applies
 DATA = "celeba"
 
 
+#: the 40 binary attributes of CelebA's list_attr_celeba.txt (Liu et al. 2015), in the file's order
+_ATTRIBUTE_HEADER = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair "
+    "Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones "
+    "Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline "
+    "Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick "
+    "Wearing_Necklace Wearing_Necktie Young"
+)
+CELEBA_ATTRIBUTES = tuple(_ATTRIBUTE_HEADER.split())
+
+
+def _check_attribute(name: str) -> None:
+    """An unknown attribute coloured the t-SNE maps by nothing: refuse it, naming the closest known ones."""
+    if name in CELEBA_ATTRIBUTES:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, CELEBA_ATTRIBUTES, n=3, cutoff=0.4) or ["Smiling", "Male", "Young"]
+    raise ConfigError(f"'attribute': unknown CelebA attribute {name!r}; known (40 in all): {', '.join(close)}, ...")
+
+
 def validate(cfg: Config) -> None:
+    _check_attribute(cfg.attribute)
     if cfg.epochs < 1 or cfg.limit < 0 or cfg.attribute_clusters < 0:
         raise ConfigError(
             f"epochs must be >= 1, limit and attribute_clusters >= 0; got {cfg.epochs}, {cfg.limit}, "
