@@ -1163,3 +1163,19 @@ def test_celeba_study_unknown_attribute_is_one_line_naming_known_ones(name, sugg
     assert f"{name!r}" in line
     assert suggested in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_colours_labels_as_large_as_1e9_by_rank():
+    """The reports' colouring named every value up to the largest label: 1e9 strings for a label of 1e9."""
+    from types import SimpleNamespace
+
+    from zspace.sections.base import Context
+
+    lat = SimpleNamespace(labels=np.array([5, 1_000_000_000, -2, 5]), attributes=None, meta={"label_names": ["x"] * 6})
+    codes, names = Context(latents=lat).colors("label")
+    assert codes.tolist() == [1, 2, 0, 1]
+    assert names == ["-2", "x", "1000000000"]
+    small = SimpleNamespace(labels=np.array([2, 0, 2]), attributes=None, meta={})
+    codes, names = Context(latents=small).colors("label")
+    assert codes.tolist() == [2, 0, 2]
+    assert names == ["0", "1", "2"]  # small labels keep their values as codes, absent classes named

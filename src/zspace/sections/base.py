@@ -110,8 +110,12 @@ class Context:
         lat = self.latents
         names = lat.meta.get("attribute_names") or []
         if by in (None, "label") and lat.labels is not None:
-            label_names = lat.meta.get("label_names") or [str(i) for i in range(int(np.max(lat.labels)) + 1)]
-            return np.asarray(lat.labels), list(label_names)
+            labels, given = np.asarray(lat.labels), lat.meta.get("label_names") or []
+            if len(labels) and (labels.min() < 0 or labels.max() >= 256):  # e.g. 1e9: rank codes, not range(value)
+                values, codes = np.unique(labels, return_inverse=True)
+                names = [given[v] if 0 <= v < len(given) else str(v) for v in values.tolist()]
+                return codes.reshape(-1), names
+            return labels, list(given or [str(i) for i in range(int(np.max(labels, initial=0)) + 1)])
         if lat.attributes is not None and names:
             name = names[0] if by in (None, "label") else by
             if name not in names:
