@@ -1179,3 +1179,15 @@ def test_report_colours_labels_as_large_as_1e9_by_rank():
     codes, names = Context(latents=small).colors("label")
     assert codes.tolist() == [2, 0, 2]
     assert names == ["0", "1", "2"]  # small labels keep their values as codes, absent classes named
+
+
+def test_feature_net_classes_are_the_distinct_labels_not_range_of_the_largest():
+    """Labels holding 1e9 made the quality measure's classifier 1e9 outputs wide."""
+    from types import SimpleNamespace
+
+    from zspace.latents.feature_net import _targets
+
+    data = SimpleNamespace(labels=np.array([1_000_000_000, 3, 3, -1]), attributes=None, name="t")
+    what, n_out, y = _targets(data)
+    assert (what, n_out) == ("3 class labels", 3)
+    assert y.tolist() == [2, 1, 1, 0]

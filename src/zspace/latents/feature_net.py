@@ -90,8 +90,9 @@ class FeatureNet(nn.Module):
 
 def _targets(data: Dataset) -> tuple[str, int, np.ndarray]:
     """(what, outputs, targets (N,) int64 or (N, A) float32 in {0, 0.5, 1}) to train the net on."""
-    if data.labels is not None and len(np.unique(data.labels)) >= 2:
-        return f"{int(data.labels.max()) + 1} class labels", int(data.labels.max()) + 1, data.labels.astype(np.int64)
+    if data.labels is not None and len(values := np.unique(data.labels)) >= 2:  # labels -> ranks: 1e9 is one class
+        codes = np.searchsorted(values, data.labels).astype(np.int64)
+        return f"{len(values)} class labels", len(values), codes
     if data.attributes is not None and data.attributes.shape[1] >= 1:
         a = data.attributes.shape[1]
         return f"{a} binary attributes", a, (data.attributes.astype(np.float32) + 1) / 2  # -1/0/1 -> 0/0.5/1
