@@ -6,7 +6,6 @@ figures with captions, and its notes (what was adapted or skipped), and ends wit
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import math
@@ -154,7 +153,7 @@ def write_report(
             written = _render(sections, staging, title=title, command=command, intro=intro,
                               extra_metrics=extra_metrics, dpi=dpi)  # fmt: skip
             _check_owned(out_dir, written, previous)
-            hashes = {name: _sha256(staging / name) for name in written}
+            hashes = {name: ownership.sha256_file(staging / name) for name in written}
             for name in written:  # report.html last: the page never points at figures not yet in place
                 os.replace(staging / name, out_dir / name)
             kept = {rel: h for rel, (h, _) in others.items() if rel not in hashes}  # other commands' files there
@@ -209,24 +208,16 @@ def _check_owned(out_dir: Path, names: list[str], previous: dict[str, str]) -> N
         target = out_dir / name
         if target.is_symlink() or (target.exists() and not target.is_file()):
             raise ConfigError(f"{target} is not a plain file zspace wrote; choose another --out")
-        if target.exists() and _sha256(target) != previous.get(name):
+        if target.exists() and ownership.sha256_file(target) != previous.get(name):
             raise ConfigError(
                 f"{target} exists and was not written by this kind of zspace report (or was changed since); "
                 "choose another --out"
             )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _sha256_or_none(path: Path) -> str | None:
     try:
-        return _sha256(path) if path.is_file() and not path.is_symlink() else None
+        return ownership.sha256_file(path) if path.is_file() and not path.is_symlink() else None
     except OSError:
         return None
 
