@@ -21,6 +21,8 @@ from zspace.analyses.tsne import knn_preservation
 
 log = logging.getLogger(__name__)
 
+SPECTRAL_MIN_POINTS = 16  # below this umap-learn's spectral start fails (an eigensolver asked for k >= N)
+
 
 def _umap_module() -> Any:
     """umap-learn, imported on first use (numba compiles on import) and without its ImportWarning about
@@ -76,6 +78,7 @@ def fit_umap(X: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1, ran
         random_state=random_state,
         n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so avoids umap-learn's warning
         transform_seed=random_state,
+        init="spectral" if n >= SPECTRAL_MIN_POINTS else "random",
     )
     with warnings.catch_warnings():
         # umap-learn and pynndescent warn about their own internals (numba, sparse formats): not the user's concern
