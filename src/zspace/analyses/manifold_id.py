@@ -132,8 +132,37 @@ class LocalDimension:
         }
 
 
+def _log_ratio_sums(d: np.ndarray) -> np.ndarray:
+    """Per point ``sum_{j<k} log(T_k / T_j)`` (n_samples,), Gamma(k - 1, rate d); 0 where undefined (T_1 = 0)."""
+    ok = d[:, 0] > 0
+    s = np.zeros(len(d))
+    s[ok] = np.log(d[ok, -1:] / d[ok, :-1]).sum(axis=1)
+    return s
+
+
+def local_dimensions(distances: Any) -> np.ndarray:
+    """The Levina-Bickel MLE ``(k - 1) / sum_{j<k} log(T_k / T_j)`` of every point, on its k nearest neighbours.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_samples, k), k >= 2, each row sorted ascending, e.g.
+        ``neighbour_distances(X, k)``; all k columns are used.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64; NaN where the estimate is undefined (all k neighbours at one
+    distance, or an exact duplicate, T_1 = 0).
+    """
+    d = _check_distances(distances, 2)
+    s = _log_ratio_sums(d)
+    out = np.full(len(d), np.nan)
+    out[s > 0] = (d.shape[1] - 1) / s[s > 0]
+    return out
+
+
 def local_dimension(distances: Any, *, quantiles: Sequence[float] = QUANTILES) -> LocalDimension:
-    """Levina-Bickel MLE of the intrinsic dimension around each point, on its k nearest neighbours.
+    """Levina-Bickel MLE of the intrinsic dimension around each point (:func:`local_dimensions`), and their
+    MacKay-Ghahramani global average, on the k nearest neighbours.
 
     Parameters
     ----------
@@ -147,17 +176,15 @@ def local_dimension(distances: Any, *, quantiles: Sequence[float] = QUANTILES) -
     """
     d = _check_distances(distances, 2)
     k = d.shape[1]
-    ok = d[:, 0] > 0
-    s = np.zeros(len(d))
-    s[ok] = np.log(d[ok, -1:] / d[ok, :-1]).sum(axis=1)  # sum_{j<k} log(T_k / T_j), Gamma(k - 1, rate d)
-    ok &= s > 0
+    per_point = local_dimensions(d)
+    ok = np.isfinite(per_point)
     if not ok.any():
         raise ValueError("no point has k neighbours at distinct non-zero distances; the local MLE is undefined")
-    estimates = (k - 1) / s[ok]
+    estimates = per_point[ok]
     return LocalDimension(
         k=k,
         estimates=estimates,
-        dimension=float((k - 1) / s[ok].mean()),
+        dimension=float(1.0 / np.mean(1.0 / estimates)),  # = (k - 1) / mean(sum log(T_k / T_j))
         median=float(np.median(estimates)),
         quantiles={float(q): float(np.quantile(estimates, q)) for q in quantiles},
         n_excluded=int((~ok).sum()),

@@ -219,6 +219,19 @@ class VoidShare:
         }
 
 
+def void_threshold(data_nn: Any, quantile: float = 0.95) -> float:
+    """The void threshold: the ``quantile`` (in (0, 1)) of the data's nearest-neighbour distances ``data_nn`` (n,)."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    return float(np.quantile(np.asarray(data_nn, dtype=np.float64), quantile))
+
+
+def in_void(nn: Any, threshold: float) -> np.ndarray:
+    """Whether each point (a probe, or a data point) lies in a void: its nearest data point (for a data point, its
+    nearest *other* one) is farther than ``threshold`` (:func:`void_threshold`). ``nn`` (n,) -> bool (n,)."""
+    return np.asarray(nn, dtype=np.float64) > threshold
+
+
 def void_share(
     X: Any,
     *,
@@ -248,7 +261,7 @@ def void_share(
     rng = np.random.default_rng(random_state)
     if data_nn is None:
         data_nn = neighbour_distances(X, 1)[:, 0]
-    threshold = float(np.quantile(data_nn, quantile))
+    threshold = void_threshold(data_nn, quantile)
     probe_nn = {}
     for source in sources:
         if source == "standard":
@@ -256,7 +269,7 @@ def void_share(
         else:
             probes = sample_gaussian(*gaussian_fit(X), n_probes, rng)
         probe_nn[source] = nearest_distances(probes, X)
-    shares = {k: float(np.mean(v > threshold)) for k, v in probe_nn.items()}
+    shares = {k: float(np.mean(in_void(v, threshold))) for k, v in probe_nn.items()}
     return VoidShare(threshold, quantile, shares, probe_nn)
 
 
