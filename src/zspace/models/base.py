@@ -1,25 +1,19 @@
-"""What every latent model returns, and the shared AE/VAE skeleton (encoder -> z -> decoder)."""
+"""The shared AE/VAE skeleton (encoder -> z -> decoder) and what a forward pass returns.
+
+:class:`Encoding` (what every encoder returns) and the batched decoding loop live in :mod:`zspace.models.protocol`,
+shared with the adapters of models trained elsewhere.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from zspace.config import ModelConfig
 from zspace.models.conv import ConvDecoder
-
-
-@dataclass
-class Encoding:
-    """Encoder outputs for a batch: ``z`` (B, z_dim); ``mu`` and ``logvar`` (B, z_dim) for a VAE, else None."""
-
-    z: torch.Tensor
-    mu: torch.Tensor | None = None
-    logvar: torch.Tensor | None = None
+from zspace.models.protocol import DecodeLoop, Encoding, model_device
 
 
 @dataclass
@@ -34,7 +28,7 @@ class ModelOutput:
         return torch.sigmoid(self.logits)
 
 
-class LatentModel(nn.Module):
+class LatentModel(DecodeLoop, nn.Module):
     """An ``encoder`` module returning an :class:`Encoding` and a :class:`ConvDecoder`."""
 
     kind: str = ""
@@ -57,28 +51,8 @@ class LatentModel(nn.Module):
         if not (isinstance(z, torch.Tensor) and z.ndim == 2 and z.shape[1] == self.cfg.z_dim and z.is_floating_point()):
             from zspace.models.inputs import as_latents
 
-            z = as_latents(z, self.cfg.z_dim, device=next(self.parameters()).device)
+            z = as_latents(z, self.cfg.z_dim, device=model_device(self))
         return torch.sigmoid(self.decoder(z))
-
-    def decode_batches(self, z, *, batch_size: int = 256) -> Iterator[torch.Tensor]:
-        """The one batched decoding loop: z (N, z_dim) or (z_dim,), numpy or torch, as decoded batches
-        (B, C, H, W) in [0, 1] on the model's device, no gradients, ``batch_size`` points at a time."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        device = next(self.parameters()).device
-        zt = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
-        zt = zt[None] if zt.ndim == 1 else zt
-        with torch.no_grad():
-            for s in range(0, len(zt), batch_size):
-                yield self.decode(zt[s : s + batch_size].float().to(device))
-
-    def decode_images(self, z, *, batch_size: int = 256) -> np.ndarray:
-        """Decode many points for figures and metrics: a numpy array (N, H, W, C) float32 in [0, 1] on the CPU
-        (one batch on the device at a time)."""
-        out = [x.permute(0, 2, 3, 1).float().cpu().numpy() for x in self.decode_batches(z, batch_size=batch_size)]
-        if not out:
-            return np.zeros((0, self.cfg.image_size, self.cfg.image_size, self.cfg.channels), np.float32)
-        return np.concatenate(out)
 
     def forward(
         self, x: torch.Tensor, *, generator: torch.Generator | None = None, eps_window: tuple | None = None
