@@ -7,6 +7,7 @@ or a batch; latent points as (z_dim,) or (N, z_dim). Anything else is a one-line
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,12 @@ def to_tensor(images: np.ndarray | torch.Tensor, device: torch.device, *, channe
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def model_device(model: Any) -> torch.device:
+    """The device of a model's first parameter or buffer; the CPU for a model without any (plain callables)."""
+    params, buffers = getattr(model, "parameters", None), getattr(model, "buffers", None)
+    for t in itertools.chain(params() if callable(params) else (), buffers() if callable(buffers) else ()):
+        return t.device
+    return torch.device("cpu")
 
 
 def as_tensor(x: Any, what: str) -> torch.Tensor:

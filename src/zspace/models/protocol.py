@@ -16,7 +16,6 @@ callables, and :func:`as_model` turns whatever a user passes as ``model=`` into 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 from zspace.errors import ConfigError, DataError
-from zspace.models.inputs import as_latents
+from zspace.models.inputs import as_latents, model_device
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +84,6 @@ class Model(Protocol):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent points (B, z_dim) -> images (B, C, H, W) float32 in [0, 1]."""
         ...
-
-
-def model_device(model: Any) -> torch.device:
-    """The device of a model's first parameter or buffer; the CPU for a model without any (plain callables)."""
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        buffers = getattr(model, "buffers", lambda: iter(()))
-        for t in itertools.chain(params(), buffers()):
-            return t.device
-    return torch.device("cpu")
 
 
 class DecodeLoop:
@@ -290,7 +279,7 @@ class ModelAdapter(DecodeLoop, nn.Module):
         if self.output == "tanh":
             return ((out + 1.0) / 2.0).clamp_(0.0, 1.0)
         if out.numel():
-            low, high = float(out.min()), float(out.max())
+            low, high = (float(v) for v in torch.aminmax(out.detach()))
             if not (math.isfinite(low) and math.isfinite(high)):
                 raise DataError(f"{self.name}: the decoder returned NaN or infinite values")
             if low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
