@@ -392,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     from zspace.cli.generate import add_commands  # sample, reconstruct, interpolate, quality
 
     add_commands(command)
+    from zspace.cli.export import add_command as add_export
+
+    add_export(command, _table_options)
     return p
 
 
