@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,28 @@ def celeba_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def wifi_file(shared_data: Path) -> Path:
     return _require(shared_data / "wifi" / "wifi_localization.txt")
+
+
+DIGITS_DEMO = str(ROOT / "configs" / "digits-demo.toml")
+TINY = ["--set", "model.z_dim=4", "--set", "model.filters=[8, 16]", "--epochs", "1"]  # a digits run in seconds
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-epoch digits run (z_dim 4, filters 8-16) named ``d``, trained once per test module."""
+    from zspace.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    assert main(["-q", "train", DIGITS_DEMO, "--out-dir", str(out), "--name", "d", *TINY]) == 0
+    return out / "d"
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`tiny_run` at ``tmp_path/runs/d``, for a test that edits or breaks it."""
+    dst = tmp_path / "runs" / "d"
+    shutil.copytree(tiny_run, dst)
+    return dst
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -52,20 +52,6 @@ def train(out: Path, name: str = "d", *extra: str) -> list[str]:
     return ["train", DIGITS, "--out-dir", str(out), "--name", name, *SMALL, *extra]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("hostile-runs")
-    assert main(["-q", *train(out)]) == 0
-    return out / "d"
-
-
-@pytest.fixture
-def run_copy(run_dir: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "runs" / "d"
-    shutil.copytree(run_dir, dst)
-    return dst
-
-
 # --- data loss -----------------------------------------------------------------------------------------------
 
 
@@ -78,31 +64,31 @@ def test_overwrite_refuses_an_ordinary_folder_and_keeps_its_files(capsys, tmp_pa
     assert tree(mine) == before
 
 
-def test_overwrite_refuses_a_run_folder_holding_a_user_file(capsys, run_copy):
-    (run_copy / "notes.txt").write_text("mine")
-    before = tree(run_copy)
-    refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle="notes.txt")
-    assert tree(run_copy) == before
+def test_overwrite_refuses_a_run_folder_holding_a_user_file(capsys, tiny_run_copy):
+    (tiny_run_copy / "notes.txt").write_text("mine")
+    before = tree(tiny_run_copy)
+    refused(capsys, *train(tiny_run_copy.parent, "d", "--overwrite"), needle="notes.txt")
+    assert tree(tiny_run_copy) == before
 
 
-def test_overwrite_replaces_a_zspace_run(capsys, run_copy):
-    old_marker = (run_copy / ".zspace-run").read_text()
-    code, err = cli(capsys, *train(run_copy.parent, "d", "--overwrite"))
+def test_overwrite_replaces_a_zspace_run(capsys, tiny_run_copy):
+    old_marker = (tiny_run_copy / ".zspace-run").read_text()
+    code, err = cli(capsys, *train(tiny_run_copy.parent, "d", "--overwrite"))
     assert code == 0, err
-    assert (run_copy / ".zspace-run").read_text() != old_marker  # a new run, not the old folder
+    assert (tiny_run_copy / ".zspace-run").read_text() != old_marker  # a new run, not the old folder
 
 
 @pytest.mark.parametrize("target", ["symlink", "file"])
-def test_overwrite_onto_a_symlink_or_a_file(capsys, tmp_path, run_dir, target):
+def test_overwrite_onto_a_symlink_or_a_file(capsys, tmp_path, tiny_run, target):
     runs = tmp_path / "runs"
     runs.mkdir()
     if target == "symlink":
-        (runs / "d").symlink_to(run_dir, target_is_directory=True)
+        (runs / "d").symlink_to(tiny_run, target_is_directory=True)
     else:
         (runs / "d").write_text("a file")
     refused(capsys, *train(runs, "d", "--overwrite"))
     assert (runs / "d").is_symlink() if target == "symlink" else (runs / "d").read_text() == "a file"
-    assert (run_dir / "model.safetensors").is_file()
+    assert (tiny_run / "model.safetensors").is_file()
 
 
 def test_out_dir_that_is_a_file(capsys, tmp_path):
@@ -110,42 +96,42 @@ def test_out_dir_that_is_a_file(capsys, tmp_path):
     refused(capsys, *train(tmp_path / "f"), needle="is a file")
 
 
-def test_a_second_training_of_the_same_run_is_refused(capsys, run_copy):
-    before = tree(run_copy)
-    with run_lock(run_copy.parent, "d"):  # as a first `zspace train` holds it while training
-        refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle="being trained")
-        refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle="being trained")
-    assert tree(run_copy) == before
+def test_a_second_training_of_the_same_run_is_refused(capsys, tiny_run_copy):
+    before = tree(tiny_run_copy)
+    with run_lock(tiny_run_copy.parent, "d"):  # as a first `zspace train` holds it while training
+        refused(capsys, *train(tiny_run_copy.parent, "d", "--overwrite"), needle="being trained")
+        refused(capsys, *train(tiny_run_copy.parent, "d", "--resume", "--epochs", "2"), needle="being trained")
+    assert tree(tiny_run_copy) == before
 
 
-def test_analyze_out_onto_a_users_report_keeps_it(capsys, run_dir, tmp_path):
+def test_analyze_out_onto_a_users_report_keeps_it(capsys, tiny_run, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "report.html").write_text("<p>my own report</p>")
     (out / "metrics.json").write_text("{}")
     before = tree(out)
-    refused(capsys, "analyze", str(run_dir), "--only", "radius", "--out", str(out), needle="not written by")
+    refused(capsys, "analyze", str(tiny_run), "--only", "radius", "--out", str(out), needle="not written by")
     assert tree(out) == before
 
 
 @pytest.mark.parametrize("planted", [["notes.txt"], {"format": "zspace-report-2", "kind": "zspace analyze",
                                                     "files": {"notes.txt": "0" * 64}}])  # fmt: skip
-def test_a_planted_manifest_deletes_nothing(capsys, run_dir, tmp_path, planted):
+def test_a_planted_manifest_deletes_nothing(capsys, tiny_run, tmp_path, planted):
     out = tmp_path / "rep"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / ".zspace-report.json").write_text(json.dumps(planted))
-    code, err = cli(capsys, "analyze", str(run_dir), "--only", "radius", "--out", str(out))
+    code, err = cli(capsys, "analyze", str(tiny_run), "--only", "radius", "--out", str(out))
     assert code == 0, err
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "report.html").is_file()
 
 
-def test_compare_into_an_analysis_folder_keeps_the_analysis(capsys, run_copy):
-    assert cli(capsys, "analyze", str(run_copy), "--only", "radius")[0] == 0
-    before = tree(run_copy / "analysis")
-    refused(capsys, "compare", str(run_copy), "--out", str(run_copy / "analysis"), needle="zspace analyze")
-    assert tree(run_copy / "analysis") == before
+def test_compare_into_an_analysis_folder_keeps_the_analysis(capsys, tiny_run_copy):
+    assert cli(capsys, "analyze", str(tiny_run_copy), "--only", "radius")[0] == 0
+    before = tree(tiny_run_copy / "analysis")
+    refused(capsys, "compare", str(tiny_run_copy), "--out", str(tiny_run_copy / "analysis"), needle="zspace analyze")
+    assert tree(tiny_run_copy / "analysis") == before
 
 
 # --- configs that cannot work ----------------------------------------------------------------------------------
@@ -196,8 +182,8 @@ def test_a_path_with_emoji_reaches_the_config_intact(capsys, tmp_path):
         (["--eps-factor", "-1"], "eps_factor"),
     ],
 )
-def test_embed_rejects_values_that_write_garbage(capsys, run_dir, tmp_path, args, needle):
-    refused(capsys, "embed", str(run_dir), "--out", str(tmp_path / "lat"), *args, needle=needle)
+def test_embed_rejects_values_that_write_garbage(capsys, tiny_run, tmp_path, args, needle):
+    refused(capsys, "embed", str(tiny_run), "--out", str(tmp_path / "lat"), *args, needle=needle)
     assert not (tmp_path / "lat").exists()
 
 
@@ -210,9 +196,9 @@ def test_embed_rejects_values_that_write_garbage(capsys, run_dir, tmp_path, args
         (["manifold.void_quantile=inf"], "manifold.void_quantile"),
     ],
 )
-def test_analysis_options_that_cannot_work(capsys, run_dir, tmp_path, sets, needle):
+def test_analysis_options_that_cannot_work(capsys, tiny_run, tmp_path, sets, needle):
     extra = [a for s in sets for a in ("--set", s)]
-    refused(capsys, "analyze", str(run_dir), "--out", str(tmp_path / "rep"), *extra, needle=needle)
+    refused(capsys, "analyze", str(tiny_run), "--out", str(tmp_path / "rep"), *extra, needle=needle)
     assert not (tmp_path / "rep").exists()
 
 
@@ -226,8 +212,10 @@ def test_a_huge_elbow_k_max_is_thinned_not_a_hang(capsys, tmp_path):
     assert any("too many fits" in n for n in notes)
 
 
-def test_compare_the_same_run_twice(capsys, run_dir, tmp_path):
-    refused(capsys, "compare", str(run_dir), str(run_dir), str(run_dir), "--out", str(tmp_path / "c"), needle="twice")
+def test_compare_the_same_run_twice(capsys, tiny_run, tmp_path):
+    refused(
+        capsys, "compare", str(tiny_run), str(tiny_run), str(tiny_run), "--out", str(tmp_path / "c"), needle="twice"
+    )
 
 
 def test_runs_whose_names_slug_alike_get_distinct_names():
@@ -336,30 +324,30 @@ def _set_progress(key, value):
         (lambda t, m: t.update({"rng/cpu": t["rng/cpu"][:10]}), "RNG"),
     ],
 )
-def test_an_edited_checkpoint_is_a_checkpoint_error(capsys, run_copy, edit, needle):
-    edit_checkpoint(run_copy / "checkpoint.safetensors", edit)
-    config_before = (run_copy / "config.json").read_bytes()
-    line = refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
+def test_an_edited_checkpoint_is_a_checkpoint_error(capsys, tiny_run_copy, edit, needle):
+    edit_checkpoint(tiny_run_copy / "checkpoint.safetensors", edit)
+    config_before = (tiny_run_copy / "config.json").read_bytes()
+    line = refused(capsys, *train(tiny_run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
     assert "checkpoint.safetensors" in line
-    assert (run_copy / "config.json").read_bytes() == config_before  # a failed --resume changes nothing
+    assert (tiny_run_copy / "config.json").read_bytes() == config_before  # a failed --resume changes nothing
 
 
 # --- stuck folders ---------------------------------------------------------------------------------------------
 
 
-def test_a_run_folder_without_checkpoint_is_started_again(capsys, run_copy):
+def test_a_run_folder_without_checkpoint_is_started_again(capsys, tiny_run_copy):
     for name in ("checkpoint.safetensors", "model.safetensors", "history.csv"):
-        (run_copy / name).unlink()  # as after a kill before the first checkpoint
-    stale = run_copy / ".zspace-tmp-abc123"  # a write the kill interrupted: zspace's temp, with its proof
+        (tiny_run_copy / name).unlink()  # as after a kill before the first checkpoint
+    stale = tiny_run_copy / ".zspace-tmp-abc123"  # a write the kill interrupted: zspace's temp, with its proof
     stale.mkdir()
     (stale / ".zspace-temp").write_text('{"zspace": "temp", "pid": 1}')
     (stale / "data").write_bytes(b"half")
-    code, err = cli(capsys, *train(run_copy.parent, "d"))
+    code, err = cli(capsys, *train(tiny_run_copy.parent, "d"))
     assert code == 0, err
-    assert (run_copy / "checkpoint.safetensors").is_file()
+    assert (tiny_run_copy / "checkpoint.safetensors").is_file()
     for name in ("checkpoint.safetensors", "model.safetensors"):
-        (run_copy / name).unlink()
-    code, err = cli(capsys, *train(run_copy.parent, "d", "--resume"))
+        (tiny_run_copy / name).unlink()
+    code, err = cli(capsys, *train(tiny_run_copy.parent, "d", "--resume"))
     assert code == 0, err
     assert not stale.exists()
 
@@ -401,9 +389,9 @@ def fill(path: Path, leave: int) -> None:
         f.write(b"\0" * max(0, free - leave))
 
 
-def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, run_dir):
+def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, tiny_run):
     with tmpfs(tmp_path / "mnt", "8m") as mnt:
-        shutil.copytree(run_dir, mnt / "d")
+        shutil.copytree(tiny_run, mnt / "d")
         before = tree(mnt / "d")
         fill(mnt, leave=4096)
         code, err = sub_cli(*train(mnt, "d", "--resume", "--epochs", "3"))
@@ -417,9 +405,9 @@ def test_a_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, run_dir
         assert not (mnt / "lat").exists()
 
 
-def test_a_read_only_folder_is_one_line_and_changes_nothing(tmp_path, run_dir):
+def test_a_read_only_folder_is_one_line_and_changes_nothing(tmp_path, tiny_run):
     with tmpfs(tmp_path / "mnt", "16m") as mnt:
-        shutil.copytree(run_dir, mnt / "d")
+        shutil.copytree(tiny_run, mnt / "d")
         before = tree(mnt / "d")
         assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)]).returncode == 0
         for argv, needle in [
@@ -505,11 +493,11 @@ def test_two_processes_training_one_run_name(tmp_path):
     assert code == 0, err
 
 
-def test_run_files_are_readable_by_the_group(run_dir):
+def test_run_files_are_readable_by_the_group(tiny_run):
     old = os.umask(0o022)
     os.umask(old)
     for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "history.csv", "data.json"):
-        mode = (run_dir / name).stat().st_mode & 0o777
+        mode = (tiny_run / name).stat().st_mode & 0o777
         assert mode == 0o666 & ~old, (name, oct(mode))
 
 
@@ -584,15 +572,15 @@ def _state(pid: int) -> str:
         return "X"
 
 
-def test_embed_removes_what_a_killed_embed_left(capsys, run_copy):
-    stale = run_copy / "latents" / ".zspace-tmp-abc123"  # zspace's temp name, with its proof inside
+def test_embed_removes_what_a_killed_embed_left(capsys, tiny_run_copy):
+    stale = tiny_run_copy / "latents" / ".zspace-tmp-abc123"  # zspace's temp name, with its proof inside
     stale.mkdir(parents=True)
     (stale / ".zspace-temp").write_text('{"zspace": "temp", "pid": 1}')
     (stale / "z.npy").write_bytes(b"half")
-    code, err = cli(capsys, "embed", str(run_copy))
+    code, err = cli(capsys, "embed", str(tiny_run_copy))
     assert code == 0, err
     assert not stale.exists()
-    assert (run_copy / "latents" / "all" / "z.npy").is_file()
+    assert (tiny_run_copy / "latents" / "all" / "z.npy").is_file()
 
 
 def test_ctrl_c_during_training_exits_130_with_a_resumable_checkpoint(tmp_path):
@@ -632,25 +620,25 @@ def runs_history(run: Path) -> list:
 # --- freshness and checkpoint integrity (issue 16, part 4) ---------------------------------------------------------
 
 
-def test_analyze_after_resume_reencodes_the_stale_latents_and_says_so(capsys, run_copy, tmp_path):
-    assert cli(capsys, "embed", str(run_copy))[0] == 0
-    stale = np.load(run_copy / "latents" / "all" / "mu.npy")
-    assert cli(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "3"))[0] == 0
-    code, err = cli(capsys, "analyze", str(run_copy), "--only", "radius")
+def test_analyze_after_resume_reencodes_the_stale_latents_and_says_so(capsys, tiny_run_copy, tmp_path):
+    assert cli(capsys, "embed", str(tiny_run_copy))[0] == 0
+    stale = np.load(tiny_run_copy / "latents" / "all" / "mu.npy")
+    assert cli(capsys, *train(tiny_run_copy.parent, "d", "--resume", "--epochs", "3"))[0] == 0
+    code, err = cli(capsys, "analyze", str(tiny_run_copy), "--only", "radius")
     assert code == 0, err
-    metrics = json.loads((run_copy / "analysis" / "metrics.json").read_text())
+    metrics = json.loads((tiny_run_copy / "analysis" / "metrics.json").read_text())
     assert metrics["source"]["freshness"] == "latents were encoded by epoch 1's weights; re-encoded with epoch 3's"
-    assert cli(capsys, "embed", str(run_copy), "--out", str(tmp_path / "fresh"))[0] == 0
-    used = np.load(run_copy / "latents" / "all" / "mu.npy")
+    assert cli(capsys, "embed", str(tiny_run_copy), "--out", str(tmp_path / "fresh"))[0] == 0
+    used = np.load(tiny_run_copy / "latents" / "all" / "mu.npy")
     assert np.allclose(used, np.load(tmp_path / "fresh" / "mu.npy"))  # what a fresh encoding gives
     assert not np.allclose(used, stale)
 
 
-def test_a_renamed_runs_latents_never_decode_with_the_run_now_at_its_old_path(capsys, run_copy, tmp_path):
+def test_a_renamed_runs_latents_never_decode_with_the_run_now_at_its_old_path(capsys, tiny_run_copy, tmp_path):
     lat = tmp_path / "lat"
-    assert cli(capsys, "embed", str(run_copy), "--out", str(lat))[0] == 0
-    run_copy.rename(run_copy.parent / "renamed")
-    assert cli(capsys, *train(run_copy.parent, "d"))[0] == 0  # another run where the first one was
+    assert cli(capsys, "embed", str(tiny_run_copy), "--out", str(lat))[0] == 0
+    tiny_run_copy.rename(tiny_run_copy.parent / "renamed")
+    assert cli(capsys, *train(tiny_run_copy.parent, "d"))[0] == 0  # another run where the first one was
     refused(capsys, "analyze", str(lat), needle="is another run")
     assert not (lat / "analysis").exists()
 
@@ -693,69 +681,69 @@ HOSTILE_CHECKPOINTS = {
 
 @pytest.mark.parametrize("checksum", ["kept", "stripped"])
 @pytest.mark.parametrize("kind", sorted(HOSTILE_CHECKPOINTS))
-def test_a_hand_edited_checkpoint_is_one_line(capsys, run_copy, kind, checksum):
+def test_a_hand_edited_checkpoint_is_one_line(capsys, tiny_run_copy, kind, checksum):
     def change(tensors, meta):
         _hostile_edit(kind)(tensors, meta)
         if checksum == "stripped":  # as a checkpoint from before checksums: the state itself is checked
             meta.pop("sha256")
 
-    edit_checkpoint(run_copy / "checkpoint.safetensors", change)
-    before = tree(run_copy)
+    edit_checkpoint(tiny_run_copy / "checkpoint.safetensors", change)
+    before = tree(tiny_run_copy)
     needle = "edited or corrupt (checksum mismatch)" if checksum == "kept" else HOSTILE_CHECKPOINTS[kind]
-    line = refused(capsys, *train(run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
+    line = refused(capsys, *train(tiny_run_copy.parent, "d", "--resume", "--epochs", "2"), needle=needle)
     assert "checkpoint.safetensors" in line
-    assert tree(run_copy) == before
+    assert tree(tiny_run_copy) == before
 
 
-def test_nonfinite_weights_are_refused_not_drawn_as_blank_grids(capsys, run_copy):
+def test_nonfinite_weights_are_refused_not_drawn_as_blank_grids(capsys, tiny_run_copy):
     def change(tensors, meta):
         tensors[next(k for k in sorted(tensors) if k.endswith("weight"))].view(-1)[0] = np.inf
         meta.pop("sha256")
 
-    edit_checkpoint(run_copy / "model.safetensors", change)
-    refused(capsys, "sample", str(run_copy), needle="holds non-finite weights in")
-    refused(capsys, "analyze", str(run_copy), needle="holds non-finite weights in")
-    assert not (run_copy / "generated").exists()
-    assert not (run_copy / "analysis").exists()
+    edit_checkpoint(tiny_run_copy / "model.safetensors", change)
+    refused(capsys, "sample", str(tiny_run_copy), needle="holds non-finite weights in")
+    refused(capsys, "analyze", str(tiny_run_copy), needle="holds non-finite weights in")
+    assert not (tiny_run_copy / "generated").exists()
+    assert not (tiny_run_copy / "analysis").exists()
 
 
-def test_a_run_without_weights_gets_them_back_from_its_checkpoint_on_resume(capsys, run_copy):
-    (run_copy / "model.safetensors").unlink()
-    assert cli(capsys, *train(run_copy.parent, "d", "--resume"))[0] == 0  # nothing left to train
-    assert cli(capsys, "embed", str(run_copy))[0] == 0
+def test_a_run_without_weights_gets_them_back_from_its_checkpoint_on_resume(capsys, tiny_run_copy):
+    (tiny_run_copy / "model.safetensors").unlink()
+    assert cli(capsys, *train(tiny_run_copy.parent, "d", "--resume"))[0] == 0  # nothing left to train
+    assert cli(capsys, "embed", str(tiny_run_copy))[0] == 0
 
 
 # --- one ownership rule (issue 16, part 1): nothing deleted that a zspace manifest does not record ------------------
 
 
-def test_embed_out_a_project_holding_a_meta_json_keeps_the_project(capsys, run_dir, tmp_path):
+def test_embed_out_a_project_holding_a_meta_json_keeps_the_project(capsys, tiny_run, tmp_path):
     mine = tmp_path / "myproject"
     (mine / "code").mkdir(parents=True)
     (mine / "meta.json").write_text('{"title": "my project"}')
     (mine / "thesis.pdf").write_bytes(b"%PDF years of work")
     (mine / "code" / "main.py").write_text("print(1)\n")
     before = tree(mine)
-    refused(capsys, "embed", str(run_dir), "--out", str(mine), needle="not a zspace latents folder")
+    refused(capsys, "embed", str(tiny_run), "--out", str(mine), needle="not a zspace latents folder")
     assert tree(mine) == before
 
 
 @pytest.mark.parametrize("inside", ["analysis/mine.txt", "latents/all/mine.npy", ".notes.tmp-v2", ".x.old-2019"])
-def test_overwrite_keeps_user_files_inside_zspace_named_subfolders(capsys, run_copy, inside):
-    assert cli(capsys, "analyze", str(run_copy), "--only", "radius")[0] == 0
-    assert cli(capsys, "embed", str(run_copy))[0] == 0
-    (run_copy / inside).parent.mkdir(parents=True, exist_ok=True)
-    (run_copy / inside).write_text("the user's")
-    before = tree(run_copy.parent)
-    refused(capsys, *train(run_copy.parent, "d", "--overwrite"), needle=inside)
-    assert tree(run_copy.parent) == before
+def test_overwrite_keeps_user_files_inside_zspace_named_subfolders(capsys, tiny_run_copy, inside):
+    assert cli(capsys, "analyze", str(tiny_run_copy), "--only", "radius")[0] == 0
+    assert cli(capsys, "embed", str(tiny_run_copy))[0] == 0
+    (tiny_run_copy / inside).parent.mkdir(parents=True, exist_ok=True)
+    (tiny_run_copy / inside).write_text("the user's")
+    before = tree(tiny_run_copy.parent)
+    refused(capsys, *train(tiny_run_copy.parent, "d", "--overwrite"), needle=inside)
+    assert tree(tiny_run_copy.parent) == before
 
 
-def test_embed_split_all_keeps_a_user_file_in_the_latents_folder(capsys, run_copy):
-    assert cli(capsys, "embed", str(run_copy), "--split", "all")[0] == 0
-    (run_copy / "latents" / "all" / "mine.npy").write_bytes(b"my array")
-    before = tree(run_copy)
-    refused(capsys, "embed", str(run_copy), "--split", "all", needle="latents/all/mine.npy")
-    assert tree(run_copy) == before
+def test_embed_split_all_keeps_a_user_file_in_the_latents_folder(capsys, tiny_run_copy):
+    assert cli(capsys, "embed", str(tiny_run_copy), "--split", "all")[0] == 0
+    (tiny_run_copy / "latents" / "all" / "mine.npy").write_bytes(b"my array")
+    before = tree(tiny_run_copy)
+    refused(capsys, "embed", str(tiny_run_copy), "--split", "all", needle="latents/all/mine.npy")
+    assert tree(tiny_run_copy) == before
 
 
 @pytest.mark.parametrize(("name", "beside"), [("?otes", ".notes.tmp-v2"), ("*", ".thesis.tmp-final"),
@@ -772,7 +760,7 @@ def test_a_run_name_with_glob_characters_deletes_nothing_beside_it(capsys, tmp_p
         assert {k: v for k, v in tree(out).items() if k in before} == before
 
 
-def test_latents_and_image_cache_folders_follow_the_umask(capsys, run_copy, tmp_path):
+def test_latents_and_image_cache_folders_follow_the_umask(capsys, tiny_run_copy, tmp_path):
     from PIL import Image
 
     from zspace.config import DataConfig
@@ -782,7 +770,7 @@ def test_latents_and_image_cache_folders_follow_the_umask(capsys, run_copy, tmp_
         Image.new("RGB", (6, 6), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
     old = os.umask(0o022)
     try:
-        assert cli(capsys, "embed", str(run_copy), "--out", str(tmp_path / "lat"))[0] == 0
+        assert cli(capsys, "embed", str(tiny_run_copy), "--out", str(tmp_path / "lat"))[0] == 0
         cfg = DataConfig(name="images", path=str(tmp_path), cache_dir=str(tmp_path / "cache"), image_size=4, workers=1)
         entry = Path(load_dataset(cfg).source["cache"])
     finally:
@@ -978,7 +966,7 @@ def test_study_options_once_ignored_or_remapped_are_one_line(study, setting, nee
 # ---- issue 16: small gaps (quality near chance, latent files, counts, explorer colours) --------------------------
 
 
-def test_quality_warns_when_the_feature_net_is_near_chance(run_dir, tmp_path, monkeypatch, capsys):
+def test_quality_warns_when_the_feature_net_is_near_chance(tiny_run, tmp_path, monkeypatch, capsys):
     """A feature net at chance accuracy gave an FID without a word; now one warning line and a 'warning' key."""
     import dataclasses
 
@@ -990,7 +978,7 @@ def test_quality_warns_when_the_feature_net_is_near_chance(run_dir, tmp_path, mo
     )
     monkeypatch.setenv("ZSPACE_CACHE_DIR", str(tmp_path / "cache"))
     capsys.readouterr()
-    code = main(["-q", "quality", str(run_dir), "--n", "20", "--real", "20", "--json"])
+    code = main(["-q", "quality", str(tiny_run), "--n", "20", "--real", "20", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("zspace: warning: ")]
@@ -1058,12 +1046,12 @@ def _hostile_npy(folder: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["object", "text", "truncated", "header", "empty", "strings"])
-def test_interpolate_z_and_reconstruct_images_refuse_bad_npy_in_one_line(kind, run_dir, tmp_path, capsys):
+def test_interpolate_z_and_reconstruct_images_refuse_bad_npy_in_one_line(kind, tiny_run, tmp_path, capsys):
     """``interpolate --z`` on an object, corrupt or text .npy was a traceback."""
     path = _hostile_npy(tmp_path / "npy")[kind]
     out = tmp_path / "o.png"
-    refused(capsys, "interpolate", str(run_dir), "--z", str(path), "--out", str(out), needle=f"--z: {path}")
-    refused(capsys, "reconstruct", str(run_dir), "--images", str(path), "--out", str(out), needle="--images: ")
+    refused(capsys, "interpolate", str(tiny_run), "--z", str(path), "--out", str(out), needle=f"--z: {path}")
+    refused(capsys, "reconstruct", str(tiny_run), "--images", str(path), "--out", str(out), needle="--images: ")
     assert not out.exists()
 
 
@@ -1112,10 +1100,12 @@ def test_reconstruct_and_interpolate_counts_beyond_memory_are_refused_before_loa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interpolate_z_with_too_many_paths_is_refused(run_dir, tmp_path, capsys):
+def test_interpolate_z_with_too_many_paths_is_refused(tiny_run, tmp_path, capsys):
     z = tmp_path / "ends.npy"
     np.save(z, np.zeros((2_000_000, 4), np.float32))  # 1,000,000 paths of 10 images: far beyond any memory
-    refused(capsys, "interpolate", str(run_dir), "--z", str(z), "--out", str(tmp_path / "o.png"), needle="--z: 1000000")
+    refused(
+        capsys, "interpolate", str(tiny_run), "--z", str(z), "--out", str(tmp_path / "o.png"), needle="--z: 1000000"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ends.npy"]
 
 

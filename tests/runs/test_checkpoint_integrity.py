@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -51,18 +50,9 @@ def edit(path: Path, change, *, sign: str = "keep") -> None:
     save_file(tensors, path, metadata=meta)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ckpt")
-    assert main(["-q", "train", DIGITS, "--out-dir", str(out), "--name", "d", "--epochs", "1", *SMALL]) == 0
-    return out / "d"
-
-
 @pytest.fixture
-def run(trained: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "runs" / "d"
-    shutil.copytree(trained, dst)
-    return dst
+def run(tiny_run_copy: Path) -> Path:
+    return tiny_run_copy
 
 
 def _progress(key, value):
