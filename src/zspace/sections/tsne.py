@@ -11,7 +11,7 @@ from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
 from zspace.config import Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
-from zspace.io.limits import check_memory
+from zspace.sections import maps as shared
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 TITLE = "t-SNE maps"
@@ -35,25 +35,23 @@ def run(ctx: Context, cfg: Config) -> Section:
     section = Section("tsne", TITLE)
     z = ctx.latents.z
     n, z_dim = z.shape
-    if n < 4:
+    why = shared.nothing_to_map(z, "t-SNE")
+    if why:
         section.skipped = True
-        section.notes.append(f"t-SNE needs at least 4 points; the latents hold {n}.")
+        section.notes.append(why)
         return section
-    if _all_equal(z):
-        section.skipped = True
-        section.notes.append("every latent point is the same: a t-SNE map has nothing to show.")
-        return section
-    sizes = _fit_sizes(cfg.sizes, n, section.notes)
-    check_memory(_tsne_bytes(max(sizes), z_dim, cfg), "tsne.sizes", f"a t-SNE map of {max(sizes):,} points")
-    pcs = _fit_components(cfg.pca_components, z_dim, section.notes)
-    colors = _colors(ctx, cfg, section.notes)
+    sizes = shared.fit_sizes(cfg.sizes, n, section.notes)
+    top = max(sizes)
+    shared.check_map_cost(
+        top, "tsne.sizes", f"a t-SNE map of {top:,} points", bytes_per_point=_tsne_bytes(1, z_dim, cfg)
+    )
+    pcs = shared.fit_components(cfg.pca_components, z_dim, section.notes, "t-SNE")
+    colors = shared.map_colors(ctx, cfg.color_by, section.notes)
     rng = ctx.rng(cfg.seed)
     maps: list[TsneMap] = []
     total = len(sizes) * (len(cfg.presets) + len(pcs))
     ctx.tick("t-SNE maps", 0, total)
-    for size in sizes:
-        rows = np.arange(n) if size == n else np.sort(rng.choice(n, size=size, replace=False))
-        X = np.asarray(z[rows], dtype=np.float32)
+    for rows, X in shared.subsets(z, sizes, rng):
         jobs = [(p, None) for p in cfg.presets] + [("default", c) for c in pcs]
         for preset, c in jobs:
             m = tsne_map(
@@ -74,13 +72,6 @@ def _tsne_bytes(n: int, z_dim: int, cfg: Config) -> float:
     return n * (8.0 * z_dim + 32.0 * neighbours + 64.0) * 2  # x2: openTSNE's working copies
 
 
-def _all_equal(z: np.ndarray, chunk: int = 65536) -> bool:
-    """Whether every row of ``z`` equals the first (read in chunks: z may be a large memory map)."""
-    first = np.asarray(z[:1])
-    return all(np.array_equal(np.asarray(z[i : i + chunk]), np.broadcast_to(first, z[i : i + chunk].shape))
-               for i in range(0, len(z), chunk))  # fmt: skip
-
-
 def validate(cfg: Config) -> None:
     """Raise ConfigError for values that cannot work, naming the key."""
     unknown = [p for p in cfg.presets if p not in PRESETS]
@@ -94,32 +85,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"tsne.n_iter must be at least 2, got {cfg.n_iter}")
 
 
-def _fit_sizes(sizes: tuple[int, ...], n: int, notes: list[str]) -> list[int]:
-    """The subset sizes that fit ``n`` points, ascending; larger ones become all points (once), with a note."""
-    too_big = [s for s in sizes if s > n]
-    if too_big:
-        notes.append(f"map sizes {too_big} exceed the {n:,} latent points; mapping all {n:,} points instead.")
-    return sorted({min(s, n) for s in sizes})
-
-
-def _fit_components(pcs: tuple[int, ...], z_dim: int, notes: list[str]) -> list[int]:
-    """PCA sizes below ``z_dim`` (PCA to z_dim or more components would not reduce anything)."""
-    dropped = [c for c in pcs if c >= z_dim]
-    if dropped:
-        notes.append(f"t-SNE after PCA to {dropped} components skipped: the latent space has only {z_dim} dimensions.")
-    return [c for c in pcs if c < z_dim]
-
-
-def _colors(ctx: Context, cfg: Config, notes: list[str]) -> tuple[np.ndarray, list[str]] | None:
-    colors = ctx.colors(cfg.color_by)
-    if colors is None:
-        wanted = f"{cfg.color_by!r}" if cfg.color_by else "labels or attributes"
-        notes.append(f"points are not coloured: the latents carry no {wanted}.")
-    return colors
-
-
 def _figure(m: TsneMap, colors: tuple[np.ndarray, list[str]] | None, rows: np.ndarray) -> FigureItem:
-    values, names = (None, None) if colors is None else (np.asarray(colors[0])[rows], colors[1])
+    values, names = shared.colors_of(colors, rows)
     pca = f", after PCA to {m.pca_components} components" if m.pca_components else ""
     name = f"{m.n}-pca{m.pca_components}" if m.pca_components else f"{m.n}-{m.preset}"
     title = (
