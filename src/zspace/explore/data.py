@@ -22,6 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from zspace.analyses.pca import fit_pca
 from zspace.errors import ConfigError
 from zspace.explore.tsne_cache import TsneJob
+from zspace.models.inputs import model_device
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class Explorer:
         """The decoder's image of ``z`` (z_dim,) as uint8 (H, W, C)."""
         if self.model is None:
             raise ConfigError("these latents come without their run's model: nothing to decode with")
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         x_hat = self.model.decode(torch.as_tensor(z[None], dtype=torch.float32, device=device))  # (1, C, H, W)
         return to_uint8(x_hat[0].permute(1, 2, 0).float().cpu().numpy())
 

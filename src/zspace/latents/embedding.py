@@ -25,9 +25,10 @@ import torch
 from zspace.data import Dataset, Progress
 from zspace.errors import ConfigError, DataError
 from zspace.io import ownership
-from zspace.io.limits import check_disk
+from zspace.io.limits import check_disk, check_memory
 from zspace.models import LatentModel, check_batch_size
 from zspace.models.inputs import to_tensor
+from zspace.models.protocol import as_model
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _check_replaceable(out: Path) -> None:
 
 
 def embed(
-    model: LatentModel,
+    model: Any,
     data: Dataset,
     out: str | Path,
     *,
@@ -112,7 +113,12 @@ def embed(
     meta: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> Latents:
-    """Encode the ``split`` of ``data`` and write a latents folder at ``out`` (replaced atomically)."""
+    """Encode the ``split`` of ``data`` and write a latents folder at ``out`` (replaced atomically).
+
+    ``model`` is a zspace model, a :class:`~zspace.models.protocol.ModelAdapter` (``zspace.wrap``, pythae,
+    diffusers) or a model of a library zspace adapts (see :func:`zspace.models.protocol.as_model`); an adapter's
+    images must have the data's size, and its description goes into ``meta.json`` (``"model"``).
+    """
     if not data.is_image:
         raise DataError(f"dataset {data.name!r} is tabular; only image datasets can be embedded")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -122,7 +128,8 @@ def embed(
     rows = data.indices(split)
     if len(rows) == 0:
         raise DataError(f"split {split!r} of dataset {data.name!r} is empty")
-    check_batch_size(model.cfg, min(batch_size, len(rows)), "embed batch size", training=False)
+    model = as_model(model)
+    _check_model_fits(model, data, min(batch_size, len(rows)))
     out = Path(out)
     _check_replaceable(out)
     n_arrays = len(ARRAYS) if model.kind == "vae" else 1
@@ -132,6 +139,21 @@ def embed(
     check_disk(out.parent, need + (1 << 20), f"writing {len(rows):,} latents")  # a full disk would fault the memory map
     out.parent.mkdir(parents=True, exist_ok=True)
     return _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress)
+
+
+def _check_model_fits(model: Any, data: Dataset, batch: int) -> None:
+    """A zspace model's batch checked against memory by its layers; an adapter's by its input batch, and its image
+    shape against the data's (a foreign model does not adapt to the data)."""
+    if isinstance(model, LatentModel):
+        check_batch_size(model.cfg, batch, "embed batch size", training=False)
+        return
+    size, c = model.cfg.image_size, model.cfg.channels
+    if tuple(data.image_shape) != (size, size, c):
+        raise DataError(
+            f"the model takes {size}x{size} images with {c} channel(s), dataset {data.name!r} has "
+            f"{'x'.join(map(str, data.image_shape))} (H x W x C): load the data at the model's size"
+        )
+    check_memory(4.0 * batch * c * size * size, "embed batch size", f"a batch of {batch:,} images of {size}x{size}")
 
 
 def _embed_into(model, data, out, rows, split, batch_size, device, eps_factor, seed, meta, progress) -> Latents:
@@ -158,6 +180,7 @@ def _write_folder(model, data, tmp, rows, split, batch_size, device, seed, meta,
         "kind": model.kind,
         "seed": seed,
         "eps_factor": getattr(model, "eps_factor", None),
+        **({"model": model.info} if isinstance(getattr(model, "info", None), dict) else {}),
         "dataset": data.name,
         "label_names": data.label_names,
         "attribute_names": data.attribute_names,

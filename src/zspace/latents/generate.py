@@ -1,10 +1,12 @@
 """Generative use of a trained run: reconstruct images, decode latent points, sample, interpolate.
 
-Every function takes what a user has at hand: numpy arrays or torch tensors; images as uint8 (0..255) or float
-(in [0, 1]), laid out NHWC (numpy's and PIL's habit) or NCHW (torch's), one image or a batch; latent points as
-(z_dim,) or (N, z_dim). Anything else is a one-line :class:`~zspace.errors.DataError` naming the shape that was
-expected. Results are torch tensors (B, C, H, W) in [0, 1] on the model's device, as ``model.decode`` gives;
-:func:`to_numpy_images` turns them into (B, H, W, C) float32 arrays for :mod:`zspace.figures.decode`.
+Every function takes any model zspace can use (its own, ``zspace.wrap(...)``, an adapter, a pythae or diffusers
+model: :func:`zspace.models.protocol.as_model`) and what a user has at hand: numpy arrays or torch tensors; images
+as uint8 (0..255) or float (in [0, 1]), laid out NHWC (numpy's and PIL's habit) or NCHW (torch's), one image or a
+batch; latent points as (z_dim,) or (N, z_dim). Anything else is a one-line :class:`~zspace.errors.DataError`
+naming the shape that was expected. Results are torch tensors (B, C, H, W) in [0, 1] on the model's device, as
+``model.decode`` gives; :func:`to_numpy_images` turns them into (B, H, W, C) float32 arrays for
+:mod:`zspace.figures.decode`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from zspace.errors import ConfigError, DataError
 from zspace.latents.paths import PATHS
 from zspace.latents.paths import interpolate as interpolate_path
 from zspace.models.inputs import as_images, as_latents, as_tensor, model_device
+from zspace.models.protocol import as_model
 
 if TYPE_CHECKING:
     from zspace.models import LatentModel
@@ -38,6 +41,7 @@ def reconstruct(model: LatentModel, x: Any, *, batch_size: int = 256) -> torch.T
     -------
     Tensor of shape (B, C, H, W), float32 in [0, 1], on the model's device.
     """
+    model = as_model(model)
     images = as_images(x, model)
     out = []
     for start in range(0, len(images), batch_size):
@@ -49,6 +53,7 @@ def reconstruct(model: LatentModel, x: Any, *, batch_size: int = 256) -> torch.T
 @torch.no_grad()
 def decode(model: LatentModel, z: Any, *, batch_size: int = 256) -> torch.Tensor:
     """Decode latent points (N, z_dim) or (z_dim,), numpy or torch, to images (N, C, H, W) in [0, 1]."""
+    model = as_model(model)
     zt = as_latents(z, model.cfg.z_dim, device=model_device(model))
     return torch.cat(list(model.decode_batches(zt, batch_size=batch_size)))
 
@@ -65,6 +70,7 @@ def sample(model: LatentModel, n: int, *, sampler: Any = None, seed: int = 0, ba
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ConfigError(f"the number of samples must be an integer >= 1, got {n!r}")
+    model = as_model(model)
     if sampler is None or sampler == "normal":
         sampler = NormalSampler(z_dim=model.cfg.z_dim)
     elif isinstance(sampler, str):
@@ -86,6 +92,7 @@ def interpolate(model: LatentModel, a: Any, b: Any, *, steps: int = 10, path: st
         raise ConfigError(f"unknown interpolation path {path!r} (known: {', '.join(PATHS)})")
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 2:
         raise ConfigError(f"interpolation steps must be an integer >= 2, got {steps!r}")
+    model = as_model(model)
     ends = [_endpoint(model, v, name) for v, name in ((a, "a"), (b, "b"))]
     points = interpolate_path(ends[0], ends[1], int(steps), path)  # (steps, z_dim)
     return decode(model, points.astype(np.float32))

@@ -337,8 +337,9 @@ def train_latents(run, *, progress=None) -> np.ndarray:
     again if the run's weights changed since: :func:`zspace.latents.freshness.run_latents`)."""
     from zspace.data import load_dataset
     from zspace.latents.freshness import run_latents
+    from zspace.models.inputs import model_device
 
-    device = next(run.model.parameters()).device
+    device = model_device(run.model)
     lat, note = run_latents(run, "train", lambda: load_dataset(run.config.data, progress=progress), device=device)
     log.info("sampler: %s", note)
     return np.asarray(lat.z)

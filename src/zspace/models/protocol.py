@@ -448,6 +448,6 @@ def as_model(obj: Any, *, what: str = "model") -> Any:
     if adapted is not None:
         return adapted
     raise ConfigError(
-        f"{what} must be a zspace model, a pythae or diffusers model, or zspace.wrap(encoder=..., decoder=..., "
-        f"image_size=..., channels=...); got {type(obj).__name__}"
+        f"{what} must have encode and decode: a zspace model, a pythae or diffusers model, or "
+        f"zspace.wrap(encoder=..., decoder=..., image_size=..., channels=...); got {type(obj).__name__}"
     )

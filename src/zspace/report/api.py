@@ -138,7 +138,8 @@ def analyze(
         ``.safetensors`` file), a loaded ``Run`` or ``Latents``.
     labels : array of shape (n_samples,) int, optional (arrays only): colours and the cluster classifier.
     mu, logvar : arrays of shape (n_samples, z_dim), optional, both or neither (arrays only): a VAE's encoder.
-    model : object with ``encode``/``decode``, optional: enables the decode probes (replaces a run's model).
+    model : a zspace model, ``zspace.wrap(...)``, a pythae or diffusers model, optional: enables the decode probes
+        (replaces a run's model); anything else is a one-line ConfigError.
     only : section names (``"radius,pca"`` or a list), as ``zspace analyze --only``; default every section.
     seed : int, seeds every random choice of the analyses.
     name : display name of the latent space.

@@ -2,8 +2,8 @@
 becomes the one :class:`~zspace.report.analyze.Source` the analyses read: latents, optional run and model, a name.
 
 Each file is loaded once: a run's dataset loaded to encode its missing latents is kept for the analyses, and the
-run of a latents folder is loaded once from its meta. A ``model`` is any object with ``encode``/``decode`` (a
-zspace model, an adapter around another library's model); it is used instead of the run's.
+run of a latents folder is loaded once from its meta. A ``model`` is a zspace model or an adapter around another
+library's model (:mod:`zspace.models.protocol`); it is used instead of the run's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from zspace.errors import ConfigError, DataError
 from zspace.latents.embedding import Latents, checked
+from zspace.models.protocol import as_model
 from zspace.report.analyze import Source, open_source, run_source
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ def resolve(
         (n_samples, z_dim) (numpy, torch, or anything ``np.asarray`` takes).
     labels : array of shape (n_samples,) int, optional; only with arrays in memory.
     mu, logvar : arrays of shape (n_samples, z_dim), optional, both or neither; only with arrays in memory.
-    model : any object with ``encode``/``decode``, optional; replaces the run's model where there is one.
+    model : a zspace model, ``zspace.wrap(...)`` or another adapter, or a pythae / diffusers model (wrapped here),
+        optional; put in eval mode, it replaces the run's model where there is one. Anything else is a one-line
+        ConfigError (:func:`zspace.models.protocol.as_model`).
     name : the display name (default: the run's name, the folder's or file's name, or ``"latents"``).
     split, device, progress : a run's split, and where/how its missing latents are encoded.
     table : :class:`~zspace.latents.tables.TableColumns`, optional; the columns of a ``.parquet``, ``.arrow``,
@@ -97,9 +100,7 @@ def resolve(
     src = _resolve(source, labels=labels, mu=mu, logvar=logvar, split=split, device=device, progress=progress,
                    table=table)  # fmt: skip
     if model is not None:
-        if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
-            raise ConfigError(f"model must have encode and decode methods, got {type(model).__name__}")
-        src.model = model
+        src.model = as_model(model).eval()  # a pythae/diffusers model is wrapped; anything else is one line
     if name:
         src.name = name
     return src
