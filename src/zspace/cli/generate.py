@@ -80,13 +80,42 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from zspace.latents.generate import sample, to_numpy_images
 
     check_count(args.n, "--n", GRID_BYTES_PER_IMAGE, f"a grid of {args.n} decoded images")
-    run = _load(args)
-    with bar("encoding", args.quiet) as progress:
-        sampler = _sampler(run, args, progress)
-    images = to_numpy_images(sample(run.model, args.n, sampler=sampler, seed=args.seed))
-    title = f"{run.config.name}: {args.n} decoded samples, sampler {_label(sampler)}"
+    if _is_latents_folder(args.run):
+        name, model, sampler = _latents_sampler(args)
+    else:
+        run = _load(args)
+        with bar("encoding", args.quiet) as progress:
+            sampler = _sampler(run, args, progress)
+        name, model = run.config.name, run.model
+    images = to_numpy_images(sample(model, args.n, sampler=sampler, seed=args.seed))
+    title = f"{name}: {args.n} decoded samples, sampler {_label(sampler)}"
     _save(image_grid(images, ncols=args.ncols, title=title), _out(args, f"sample-{args.sampler}.png"))
     return 0
+
+
+def _is_latents_folder(path: str) -> bool:
+    from zspace.runs.folder import CONFIG
+
+    return not (Path(path) / CONFIG).is_file() and (Path(path) / "z.npy").is_file()
+
+
+def _latents_sampler(args: argparse.Namespace):
+    """``zspace sample LATENTS``: the latents' model (its run's, or the one ``embed --model`` recorded, refused when
+    its weights changed since) and a sampler fitted on all their z (refitted each time, not kept)."""
+    from zspace.latents.samplers import NormalSampler, make_sampler
+    from zspace.report.analyze import open_source
+    from zspace.train.loop import resolve_device
+
+    src = open_source(args.run, device=str(resolve_device(args.device)))
+    model = src.model if src.model is not None else (src.run.model if src.run is not None else None)
+    if model is None:
+        raise DataError(f"{args.run}: these latents come without a model to decode with (a run, or embed --model)")
+    z = np.asarray(src.latents.z)
+    if args.sampler == "normal":
+        return src.name, model, NormalSampler(z_dim=z.shape[1])
+    options = {"n_components": args.components} if args.sampler == "gmm" else {}
+    log.info("fitting a %s sampler on the %d latent points of %s", args.sampler, len(z), args.run)
+    return src.name, model, make_sampler(args.sampler, **options).fit(z)
 
 
 def _label(sampler) -> str:
@@ -234,8 +263,8 @@ def _positive(value: str) -> int:
     return n
 
 
-def _common(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("run", help="run folder")
+def _common(p: argparse.ArgumentParser, default_out: str, what: str = "run folder") -> None:
+    p.add_argument("run", help=what)
     p.add_argument("--out", help=f"PNG file to write (default RUN/generated/{default_out})")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the samples or the choice of images")
     p.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")
@@ -252,7 +281,7 @@ def _sampler_options(p: argparse.ArgumentParser) -> None:
 def add_commands(add) -> None:
     """Add the generative subcommands; ``add(name, **kw)`` makes one subparser (the CLI's, with -q/-v)."""
     s = add("sample", help="decode samples of the prior or of a density fitted on the latent points")
-    _common(s, "sample-SAMPLER.png")
+    _common(s, "sample-SAMPLER.png", "run folder, or a latents folder with a model (zspace embed --model)")
     _sampler_options(s)
     s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
     s.add_argument("--ncols", type=_positive, default=8, help="images per grid row")

@@ -9,7 +9,6 @@ import logging
 import os
 import shlex
 import sys
-from contextlib import suppress
 from pathlib import Path
 
 from tqdm import tqdm
@@ -75,6 +74,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_SCHEMES = ("diffusers",)  # --model SCHEME:PATH
+
+
+def _embed_with_model(args: argparse.Namespace, device) -> int:
+    """``zspace embed --model diffusers:PATH --data FOLDER --out LATENTS``: a model trained elsewhere encodes an
+    image folder; the latents' meta records the model (folder, weights' sha256) so later commands reload it."""
+    from zspace.config import DataConfig, check_declared
+    from zspace.data import load_dataset
+    from zspace.data.images import DEFAULT_SIZE
+    from zspace.latents.embedding import embed
+    from zspace.models.adapters.diffusers import load_autoencoder_kl, model_spec
+    from zspace.train.run import data_reference
+
+    scheme, sep, target = args.model.partition(":")
+    if not sep or scheme not in MODEL_SCHEMES or not target:
+        known = ", ".join(f"{s}:PATH" for s in MODEL_SCHEMES)
+        raise ConfigError(f"--model {args.model!r}: unknown model scheme {scheme!r} (known: {known})")
+    if args.run is not None:
+        raise ConfigError("embed takes a run folder or --model, not both")
+    for flag, value in (("--data FOLDER", args.data), ("--out LATENTS", args.out)):
+        if value is None:
+            raise ConfigError(f"embed --model needs {flag}")
+    if args.eps_factor is not None:
+        raise ConfigError("--eps-factor goes with zspace's own VAEs, not with --model")
+    data_cfg = DataConfig(name=args.dataset, path=str(Path(args.data).expanduser().resolve()),
+                          image_size=args.image_size or DEFAULT_SIZE, limit=args.limit or 0)  # fmt: skip
+    check_declared(data_cfg, "data.")
+    data_config = {k: getattr(data_cfg, k) for k in ("name", "path", "image_size", "limit", "crop")}
+    out = Path(args.out)
+    model = load_autoencoder_kl(target, image_size=data_cfg.image_size, scaled=args.scaled, device=device)
+    with bar("caching images", args.quiet) as progress:
+        data = load_dataset(data_cfg, progress=progress)
+    with bar("encoding", args.quiet) as progress:
+        latents = embed(
+            model,
+            data,
+            out,
+            split=args.split,
+            batch_size=args.batch_size or 16,
+            device=device,
+            seed=args.seed,
+            progress=progress,
+            meta={"model": model_spec(model, out), "data": data_reference(data), "data_config": data_config},
+        )
+    log.info("wrote %d latents of dimension %d (images %dx%d) to %s", len(latents), latents.z.shape[1],
+             data_cfg.image_size, data_cfg.image_size, out)  # fmt: skip
+    return 0
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from zspace.data import load_dataset
     from zspace.latents.embedding import embed
@@ -84,6 +132,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from zspace.train.run import check_data, data_reference
 
     device = resolve_device(args.device)
+    if args.model is not None:
+        return _embed_with_model(args, device)
+    if args.run is None:
+        raise ConfigError("embed needs a run folder, or --model diffusers:PATH --data FOLDER --out LATENTS")
+    given = [flag for flag, on in (("--image-size", args.image_size is not None), ("--limit", args.limit is not None),
+             ("--dataset", args.dataset != "images"), ("--scaled", args.scaled)) if on]  # fmt: skip
+    if given:
+        raise ConfigError(f"{given[0]} goes with --model (a run's config sets its data and model)")
     run = load_run(args.run, device=device)
     data_cfg = run.config.data
     if args.data is not None:
@@ -98,7 +154,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             data,
             out,
             split=args.split,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or 512,
             device=device,
             eps_factor=args.eps_factor,
             seed=args.seed,
@@ -251,12 +307,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
     cfg = ExploreConfig(k=args.k)
     with bind(args.host, args.port) as sock:  # before the slow part: a port in use fails at once
         with bar("encoding", args.quiet) as progress:
-            explorer = open_explorer(args.run, split=args.split, device=resolve_device(args.device), cfg=cfg,
-                                     progress=progress)  # fmt: skip
+            explorer = open_explorer(args.source, split=args.split, device=resolve_device(args.device), cfg=cfg,
+                                     progress=progress, table=_table_columns(args))  # fmt: skip
+        if explorer.model is None:
+            print("zspace: note: no model comes with these points: they are shown, clicks decode nothing",
+                  file=sys.stderr)  # fmt: skip
         if args.tsne:
             explorer.tsne.start()
-        with suppress(KeyboardInterrupt):  # uvicorn has shut down cleanly: Ctrl-C is how the explorer ends
+        try:
             serve(explorer, sock=sock, open_browser=not args.no_browser)
+        except KeyboardInterrupt:  # uvicorn and any map under way have stopped cleanly: the usual interrupt's code
+            log.info("explorer stopped")
+            return 130
     log.info("explorer stopped")
     return 0
 
@@ -307,12 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    e = command("embed", help="encode a dataset with a trained run into a latents folder")
-    e.add_argument("run", help="run folder")
-    e.add_argument("--data", help="data path (default: the run's)")
+    e = command("embed", help="encode a dataset with a trained run (or a model from elsewhere) into a latents folder")
+    e.add_argument("run", nargs="?", help="run folder (or --model)")
+    e.add_argument("--model", metavar="SCHEME:PATH",
+                   help="a model from elsewhere: diffusers:PATH, a local AutoencoderKL folder")  # fmt: skip
+    e.add_argument("--data", help="data path (default: the run's; with --model: the image folder, required)")
+    e.add_argument("--dataset", choices=("images", "celeba"), default="images",
+                   help="--model: how --data is read: any image folder, or CelebA with its attributes")  # fmt: skip
+    e.add_argument("--image-size", type=int, help="--model: square side the images are resized to (default 96)")
+    e.add_argument("--limit", type=int, help="--model: only the first N images of the folder")
+    e.add_argument("--scaled", action="store_true", help="--model diffusers: apply the VAE's scaling_factor")
     e.add_argument("--split", choices=("train", "test", "all"), default="all")
-    e.add_argument("--out", help="latents folder (default RUN/latents/SPLIT)")
-    e.add_argument("--batch-size", type=int, default=512)
+    e.add_argument("--out", help="latents folder (default RUN/latents/SPLIT; required with --model)")
+    e.add_argument("--batch-size", type=int, help="images per batch (default 512; 16 with --model)")
     e.add_argument("--eps-factor", type=float, help="VAE: scale of eps at inference (post XIV)")
     e.add_argument("--seed", type=SEED, default=0, help="seed of the VAE's eps")
     e.add_argument("--device", default="auto")
@@ -378,8 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, help="epochs (default: the demo config's)")
     d.set_defaults(func=cmd_demo)
 
-    x = command("explore", help="look at a run's latent space in the browser: hover shows images, click decodes")
-    x.add_argument("run", help="run folder (its latents are encoded first if missing)")
+    x = command("explore", help="look at a latent space in the browser: hover shows images, click decodes")
+    x.add_argument("source", help="run folder (latents encoded first if missing), latents folder, "
+                                  ".npy/.npz/.safetensors, .parquet/.arrow/.feather/.csv")  # fmt: skip
+    _table_options(x)
     x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     x.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port, logged)")
     x.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of the run to show")
@@ -404,11 +475,17 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except ConfigError as e:  # a flag checked by its declaration (zspace.config.declared_arg)
         print(f"zspace: error: {e}", file=sys.stderr)
+        _tell_other_processes(str(e))
         return 2
+    except SystemExit as e:  # argparse's usage error (--help exits 0)
+        if e.code not in (0, None):
+            _tell_other_processes("a bad command line (see its usage message)")
+        raise
     args.argv = argv
     if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             print(f"zspace: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            _tell_other_processes(f"--threads must be >= 1, got {args.threads}")
             return 2
         import torch
 
@@ -426,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ZSpaceError as e:
+        _tell_other_processes(str(e))
         say(f"zspace: error: {e}")
         return 2
     except TrainingDiverged as e:
@@ -435,9 +513,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zspace: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _tell_other_processes("interrupted (Ctrl-C)", wait=False)
         say("zspace: interrupted; a run continues from its last checkpoint with --resume")
         return 130
     except OSError as e:  # a full disk, a read-only folder, a name too long: one line, never a traceback
+        _tell_other_processes(os_error_message(e, args.command))
         print(f"zspace: error: {os_error_message(e, args.command)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
@@ -445,6 +525,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"zspace: error: {args.command}: out of memory ({_first_line(e)}); use smaller sizes", file=sys.stderr)
         return 2
+
+
+def _tell_other_processes(line: str, *, wait: bool = True) -> None:
+    """Under a launcher (torchrun), a process that stops before training started tells the other processes, which
+    then stop with one line instead of waiting for it (zspace.train.distributed.refuse)."""
+    if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):
+        from zspace.train import distributed
+
+        distributed.refuse(line, wait=wait)
 
 
 def os_error_message(e: OSError, command: str) -> str:

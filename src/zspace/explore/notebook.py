@@ -6,17 +6,12 @@ import logging
 import threading
 import time
 import webbrowser
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from zspace.errors import ConfigError
 from zspace.explore.data import ExploreConfig, Explorer
 from zspace.explore.server import DEFAULT_HOST, bind, make_server, url_of
 from zspace.explore.source import open_explorer
-from zspace.report.resolve import resolve
-from zspace.runs.folder import CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +43,11 @@ class ExplorerHandle:
 
 
 def _explorer(source: Any, *, labels: Any, model: Any, split: str, device: str, cfg: ExploreConfig) -> Explorer:
-    """An :class:`Explorer` from a run folder (images and decoder), or anything :func:`resolve` takes."""
+    """An :class:`Explorer` as it is, or the one :func:`~zspace.explore.source.open_explorer` builds (the path the
+    command line takes too)."""
     if isinstance(source, Explorer):
         return source
-    if isinstance(source, (str, Path)) and (Path(source) / CONFIG).is_file() and model is None:
-        return open_explorer(source, split=split, device=device, cfg=cfg)
-    src = resolve(source, labels=labels, model=model, split=split, device=device)
-    lat = src.latents
-    points = lat.mu if lat.mu is not None else lat.z
-    return Explorer(
-        np.asarray(points),
-        model=src.model if src.model is not None else (src.run.model if src.run else None),
-        labels=None if lat.labels is None else np.asarray(lat.labels),
-        label_names=lat.meta.get("label_names"),
-        attributes=None if lat.attributes is None else np.asarray(lat.attributes),
-        attribute_names=lat.meta.get("attribute_names"),
-        name=src.name,
-        cfg=cfg,
-    )
+    return open_explorer(source, labels=labels, model=model, split=split, device=device, cfg=cfg)
 
 
 def explore(
@@ -88,7 +70,7 @@ def explore(
     source : a run folder (points, images and decoder), a latents folder or embeddings file, a loaded ``Run`` /
         ``Latents``, an :class:`Explorer`, or an array / tensor of shape (n_samples, z_dim).
     labels : array of shape (n_samples,) int, optional (arrays only): colours the points.
-    model : object with ``encode``/``decode``, optional: decodes clicked locations.
+    model : a zspace model, ``zspace.wrap(...)``, a pythae or diffusers model, optional: decodes clicked locations.
     port : int, 0 for any free port; ``host``: the interface (loopback by default).
     open_browser : bool, open the URL in the default browser.
 

@@ -1,20 +1,28 @@
-"""Build an :class:`~zspace.explore.data.Explorer` from a run folder: its latents (encoded once if missing), its
-model and the images of its dataset, row-aligned with the latents."""
+"""Build an :class:`~zspace.explore.data.Explorer` from anything :func:`zspace.report.resolve.resolve` takes.
+
+A run folder gives its latents (encoded once if missing), its model and the images of its dataset, row-aligned
+with the latents; a latents folder written by ``zspace embed --model`` gives its model (reloaded from the latents'
+meta) and its images; embeddings files, tables and arrays give points without decoding. This one path serves the
+command line (``zspace explore SOURCE``) and the notebook (``zspace.explore(...)``)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from zspace.config import DataConfig, from_mapping
 from zspace.data import Dataset, Progress, load_dataset
 from zspace.data.names import check_names
 from zspace.errors import DataError, ZSpaceError
 from zspace.explore.data import ExploreConfig, Explorer, validate
+from zspace.io import ownership
 from zspace.latents.embedding import Latents
 from zspace.latents.freshness import run_latents
+from zspace.report.resolve import resolve
 from zspace.runs.folder import CONFIG, load_run
 from zspace.sections.decode import dataset_rows
 
@@ -22,24 +30,45 @@ log = logging.getLogger(__name__)
 
 
 def open_explorer(
-    path: str | Path,
+    source: Any,
     *,
     split: str = "all",
     device: str | torch.device = "cpu",
     cfg: ExploreConfig | None = None,
     progress: Progress | None = None,
+    table: Any = None,
+    labels: Any = None,
+    model: Any = None,
 ) -> Explorer:
-    """The explorer of run folder ``path``: latents of ``split`` from ``path/latents/split`` (encoded if absent,
-    re-encoded if the run's weights changed since).
+    """The explorer of ``source``.
 
-    Raises :class:`~zspace.errors.ZSpaceError` for a folder that is not a run, or latents of another model.
+    Parameters
+    ----------
+    source : a run folder (latents of ``split`` from ``RUN/latents/SPLIT``, encoded if absent, re-encoded if the
+        run's weights changed since; images and decoder), a latents folder (its run's or its ``embed --model``
+        model decodes, refused in one line when the weights changed since), an embeddings file (``.npy``, ``.npz``,
+        ``.safetensors``), a table (``.parquet``, ``.arrow``, ``.feather``, ``.csv``, with ``table``: the columns),
+        a loaded ``Run`` / ``Latents``, or an array of shape (n_samples, z_dim).
+    labels : array of shape (n_samples,) int, optional (arrays only).
+    model : object with ``encode``/``decode``, optional: decodes clicked locations instead of the source's model.
+    split, device, progress : a run's split, where its model runs and its missing latents are encoded.
+
+    Returns
+    -------
+    Explorer
+        Without a model the points, colours and images (where known) are shown and clicks decode nothing (logged).
+
+    Raises :class:`~zspace.errors.ZSpaceError` for an input that is none of these, or latents of another model.
     A dataset that cannot be loaded any more is a warning: points and decoding still work, images do not.
     """
-    path = Path(path)
     cfg = cfg or ExploreConfig()
     validate(cfg)  # before any loading
-    if not (path / CONFIG).is_file():
-        raise DataError(f"{path} is not a run folder (no {CONFIG}); zspace explore needs the run to decode")
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        raise DataError(f"{source} is not a run folder, a latents folder, an embeddings file nor a table: not found")
+    if not (isinstance(source, (str, Path)) and (Path(source) / CONFIG).is_file() and model is None):
+        return _resolved_explorer(source, split=split, device=device, cfg=cfg, progress=progress, table=table,
+                                  labels=labels, model=model)  # fmt: skip
+    path = Path(source)
     run = load_run(path, device=device)
     lat_dir = path / "latents" / split
     loaded: list[Dataset] = []
@@ -72,6 +101,50 @@ def open_explorer(
         tsne_cache=lat_dir,
         cfg=cfg,
     )
+
+
+def _resolved_explorer(source: Any, *, split, device, cfg, progress, table, labels, model) -> Explorer:
+    """The explorer of any source but a run folder without a given model (see :func:`open_explorer`)."""
+    src = resolve(source, labels=labels, model=model, split=split, device=str(device), progress=progress, table=table)
+    lat = src.latents
+    decoder = src.model if src.model is not None else (src.run.model if src.run is not None else None)
+    if decoder is None:
+        log.info("explorer: %s comes without a model: its points are shown, clicks decode nothing", src.name)
+    elif src.freshness:
+        log.info("explorer: %s", src.freshness)
+    data = src.dataset if src.run is not None else _latents_dataset(lat)
+    if data is None and src.run is not None:
+        data = _try_dataset(src.run)
+    images, train_mask = _aligned_images(lat, data)
+    points = lat.mu if lat.mu is not None else lat.z
+    names = _label_names(src.run, lat) if src.run is not None else lat.meta.get("label_names")
+    owned = lat.path is not None and ownership.read_manifest(Path(lat.path)) is not None
+    return Explorer(
+        np.asarray(points),
+        model=decoder,
+        images=images,
+        labels=None if lat.labels is None else np.asarray(lat.labels),
+        label_names=names,
+        attributes=None if lat.attributes is None else np.asarray(lat.attributes),
+        attribute_names=lat.meta.get("attribute_names"),
+        train_mask=train_mask,
+        name=src.name,
+        tsne_cache=Path(lat.path) if owned else None,  # only in a folder zspace wrote; else kept in memory
+        cfg=cfg,
+    )
+
+
+def _latents_dataset(latents: Latents) -> Dataset | None:
+    """The images a latents folder of ``zspace embed --model`` was encoded from (``meta["data_config"]``), or None
+    (with a warning when they cannot be loaded any more)."""
+    spec = latents.meta.get("data_config")
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return load_dataset(from_mapping(DataConfig, spec, "data."))
+    except ZSpaceError as e:
+        log.warning("the latents' images cannot be loaded (%s); the explorer shows points without images", e)
+        return None
 
 
 def _label_names(run, latents: Latents) -> list[str] | None:

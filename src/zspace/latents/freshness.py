@@ -152,3 +152,21 @@ def _embed_command(latents: Latents, run: Run) -> str:
     own = Path(run.path) / "latents" / split
     inside = latents.path is not None and Path(latents.path).resolve() == own.resolve()
     return command if inside else f"{command} --out {latents.path}"
+
+
+def model_of(latents: Latents, *, device: Any = "cpu") -> tuple[Any, str]:
+    """The model from elsewhere that encoded a latents folder (``meta["model"]``, written by ``zspace embed
+    --model``), reloaded; ``(None, "")`` when the latents name none, or none that can be reloaded (a model that was
+    given in memory: a note says so).
+
+    Raises :class:`~zspace.errors.DataError` when the model's folder is gone or its weights changed since.
+    """
+    spec = latents.meta.get("model")
+    if not isinstance(spec, dict) or spec.get("kind") != "diffusers":
+        return None, ""
+    if not spec.get("path"):
+        return None, "the latents' model was given in memory; pass it again (model=) to decode"
+    from zspace.models.adapters.diffusers import from_spec
+
+    model = from_spec(spec, latents.path, device=device)
+    return model, f"latents encoded by the AutoencoderKL in {spec['path']}, whose weights are unchanged since"

@@ -20,7 +20,7 @@ from zspace.data.names import check_names, read_names
 from zspace.errors import ConfigError, DataError
 from zspace.latents.embedding import Latents, load_latents
 from zspace.latents.files import SUFFIXES, read_embeddings
-from zspace.latents.freshness import run_latents, run_of
+from zspace.latents.freshness import model_of, run_latents, run_of
 from zspace.latents.tables import TABLE_SUFFIXES, TableColumns, read_table
 from zspace.report.page import write_report
 from zspace.runs.folder import CONFIG, Run, load_run
@@ -71,8 +71,12 @@ def open_source(
     if (path / "z.npy").is_file():
         latents = load_latents(path)
         run, note = run_of(latents)  # refuses another run at the recorded place, or changed weights
+        model = None
+        if run is None:  # a model from elsewhere (zspace embed --model), refused when its weights changed since
+            model, model_note = model_of(latents, device=device)
+            note = note or model_note
         name = run.config.name if run else path.name
-        return Source(latents, run, name, path, freshness=note)
+        return Source(latents, run, name, path, freshness=note, model=model)
     if path.suffix.lower() in SUFFIXES:
         latents = read_embeddings(path)
         return Source(latents, None, path.stem, path.parent, default_out=path.parent / f"{path.stem}-analysis")
