@@ -558,6 +558,7 @@ def export(
     path: str | Path | None = None,
     *,
     table: Any = None,
+    labels: Any = None,
     class_names: Sequence[str] | str | Path | None = None,
     split: str = "all",
     device: str = "cpu",
@@ -575,6 +576,7 @@ def export(
     path : str or Path, optional; ``.parquet``, ``.arrow``/``.feather`` or ``.csv`` (by suffix).
     table : :class:`~zspace.latents.tables.TableColumns`, optional; which columns of a table source hold the
         embedding, labels and attributes.
+    labels : array of shape (n_samples,) int, optional; only with an array ``source`` in memory.
     class_names : names of classes 0..K-1 (a sequence, or a file with one name per line).
     split, device, progress : a run's split, and where/how its missing latents are encoded.
     on_step : called with the name of each column group before it is computed.
@@ -600,7 +602,7 @@ def export(
     check_declared(cfg, "export.")
     if path is not None:
         check_target(path)
-    src = resolve(source, split=split, device=device, progress=progress, table=table)
+    src = resolve(source, labels=labels, split=split, device=device, progress=progress, table=table)
     if isinstance(class_names, (str, Path)):
         class_names = read_names(class_names)
     name_classes(src, list(class_names or ()))
