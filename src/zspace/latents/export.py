@@ -250,6 +250,17 @@ def _neighbours(Z: np.ndarray, keys: set[str], cfg: ExportConfig, info: dict) ->
     return full
 
 
+def _radius(Z: np.ndarray, cfg: ExportConfig, info: dict) -> dict[str, np.ndarray]:
+    from zspace.analyses.radius import radii
+
+    info["radius"] = {"of": "z"}
+    return {"radius": radii(Z)}
+
+
+def _cluster(Z: np.ndarray, cfg: ExportConfig, info: dict) -> dict[str, np.ndarray]:
+    return {"cluster": kmeans_labels(Z, pick_k(Z, cfg, info), seed=cfg.seed)}
+
+
 def pick_k(Z: np.ndarray, cfg: ExportConfig, info: dict) -> int:
     """The number of clusters: ``cfg.k`` when given, else the Kneedle elbow of a Lloyd elbow curve (the elbow
     analysis' ks, one fit per k, on at most ``cfg.elbow_max`` seeded points), else :data:`DEFAULT_K`."""
@@ -400,7 +411,6 @@ def export_table(
     import pyarrow as pa
 
     from zspace import __version__
-    from zspace.analyses.radius import radii
 
     cfg = cfg or ExportConfig()
     check_declared(cfg, "export.")
@@ -415,27 +425,24 @@ def export_table(
     cols |= _label_columns(latents)
     computed: dict[str, Any] = {}
     asked = [k for k in KEYS if k in cfg.only]
-    if "cluster" in asked:  # a --k larger than N fails before anything slow runs
-        step("cluster")
-        k = pick_k(Z, cfg, info)
-        computed["cluster"] = kmeans_labels(Z, k, seed=cfg.seed)
-    if "pca" in asked:
-        step("pca")
-        computed |= _pca(Z, cfg, info)
-    if "tsne" in asked:
-        step("tsne")
-        computed |= _tsne(Z, cfg, info)
-    if "umap" in asked:
-        step("umap")
-        computed |= _umap(Z, cfg, info)
-    if "radius" in asked:
-        step("radius")
-        computed["radius"] = radii(Z)
-        info["radius"] = {"of": "z"}
+    steps: list[tuple[str, Callable[..., dict[str, Any]]]] = [
+        ("cluster", _cluster),  # first: a --k larger than N fails before anything slow runs
+        ("pca", _pca),
+        ("tsne", _tsne),
+        ("umap", _umap),
+        ("radius", _radius),
+    ]
     near = {k for k in NEIGHBOURS if k in asked}
     if near:
-        step("neighbours")
-        computed |= _neighbours(Z, near, cfg, info)
+        steps.append(("neighbours", lambda Z, cfg, info: _neighbours(Z, near, cfg, info)))
+    for key, compute in steps:
+        if key != "neighbours" and key not in asked:
+            continue
+        step(key)
+        t0 = time.perf_counter()
+        computed |= compute(Z, cfg, info)
+        for group in near if key == "neighbours" else (key,):
+            info.setdefault(group, {})["seconds"] = round(time.perf_counter() - t0, 3)
     for key in asked:
         for name in COLUMNS[key]:
             if name in computed:
