@@ -96,11 +96,13 @@ class DecodeLoop:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = model_device(self)
-        zt = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
-        zt = zt[None] if zt.ndim == 1 else zt
+        zs = z if isinstance(z, torch.Tensor) else np.asarray(z)  # a memory map stays one: batches are copied
+        zs = zs[None] if zs.ndim == 1 else zs
         with torch.no_grad():
-            for s in range(0, len(zt), batch_size):
-                yield self.decode(zt[s : s + batch_size].float().to(device))
+            for s in range(0, len(zs), batch_size):
+                part = zs[s : s + batch_size]
+                part = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.array(part, dtype=np.float32))
+                yield self.decode(part.float().to(device))
 
     def decode_images(self, z: Any, *, batch_size: int = 256) -> np.ndarray:
         """Decode many points for figures and metrics: a numpy array (N, H, W, C) float32 in [0, 1] on the CPU
