@@ -9,7 +9,7 @@ import pytest
 from conftest import check_page_in_browser
 from zspace.cli.main import main
 from zspace.studies import run_study
-from zspace.studies.celeba_ae_vs_vae import published_table, spread_table
+from zspace.studies.celeba_tables import published_table, spread_table
 
 
 @pytest.mark.slow
