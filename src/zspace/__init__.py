@@ -33,6 +33,9 @@ _LAZY = {
     "compare": "zspace.report.api",
     "Report": "zspace.report.api",
     "explore": "zspace.explore.notebook",
+    "export": "zspace.latents.export",
+    "wrap": "zspace.models.protocol",
+    "load_pythae": "zspace.models.adapters.pythae",
 }
 
 __all__ = ["__version__", *_LAZY]
