@@ -8,6 +8,7 @@ rebuilt from its folder alone.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -74,6 +75,36 @@ class Len:
         return f"of length {self.lo} to {self.hi}"
 
 
+@dataclass(frozen=True)
+class Ordered:
+    """Declared order of a pair or list of numbers (``Annotated[tuple[float, float], Ordered()]``: low < high);
+    ``strict=False`` allows equal neighbours."""
+
+    strict: bool = True
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+            return True  # the type check names wrong types
+        pairs = itertools.pairwise(value)
+        return all(a < b if self.strict else a <= b for a, b in pairs)
+
+    def __str__(self) -> str:
+        return "increasing" if self.strict else "non-decreasing"
+
+
+@dataclass(frozen=True)
+class Without:
+    """Declared characters a text option must not hold (``Annotated[str, Without("\\0")]``: no NUL byte)."""
+
+    chars: str = "\0"
+
+    def check(self, value: Any) -> bool:
+        return not isinstance(value, str) or not any(c in value for c in self.chars)
+
+    def __str__(self) -> str:
+        return "without " + ", ".join("NUL" if c == "\0" else repr(c) for c in self.chars)
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e18 else repr(x)
 
@@ -82,6 +113,11 @@ SEED_MAX = 2**32 - 1
 Seed = typing.Annotated[int, Range(0, SEED_MAX)]
 Count = typing.Annotated[int, Range(0, 2**31 - 1)]  # a size or count; 0 usually means "all" or "none"
 Name = typing.Annotated[str, Len(0, 4096)]
+Key = typing.Annotated[str, Len(1, 200), Without("\0")]  # a registry key, device or column name: short, no NUL
+PathText = typing.Annotated[str, Len(1, 4096), Without("\0")]  # a file or folder path as given
+Interval = typing.Annotated[  # (low, high), low < high, e.g. a range of latent values
+    tuple[typing.Annotated[float, Range(-1e6, 1e6)], typing.Annotated[float, Range(-1e6, 1e6)]], Ordered()
+]
 ClusterKs = typing.Annotated[tuple[typing.Annotated[int, Range(1, 100000)], ...], Len(1, 64)]  # cluster numbers k
 Scalers = typing.Annotated[tuple[typing.Annotated[str, OneOf("none", "normalizer", "standard")], ...], Len(1, 3)]
 
@@ -109,16 +145,36 @@ def check_declared(obj: Any, prefix: str = "") -> None:
 
     The message is one line naming the key, what is allowed and the value (cut short).
     """
-    for name, (_tp, meta, items) in declarations(type(obj)).items():
+    for name, (tp, meta, _items) in declarations(type(obj)).items():
         value = getattr(obj, name)
         key = prefix + name
         if dataclasses.is_dataclass(value):
             check_declared(value, key + ".")
             continue
         _check_value(key, value, meta)
-        if isinstance(value, (list, tuple)):
-            for v in value:
-                _check_value(key, v, items, item=True)
+        _check_items(key, value, tp)
+
+
+def _check_items(key: str, value: Any, tp: Any) -> None:
+    """The declarations of the items of list ``value`` (of declared type ``tp``), at every depth."""
+    if not isinstance(value, (list, tuple)):
+        return
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tuples = [a for a in typing.get_args(tp) if typing.get_origin(a) is tuple]
+        if not tuples:
+            return
+        tp = tuples[0]
+    if typing.get_origin(tp) is not tuple:
+        return
+    args = typing.get_args(tp)
+    types_ = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+    for v, t in zip(value, types_, strict=False):
+        meta: tuple[Any, ...] = ()
+        if typing.get_origin(t) is typing.Annotated:
+            t, *rest = typing.get_args(t)
+            meta = tuple(rest)
+        _check_value(key, v, meta, item=True)
+        _check_items(key, v, t)
 
 
 def _check_value(key: str, value: Any, meta: tuple[Any, ...], item: bool = False) -> None:
@@ -163,8 +219,8 @@ def declared_help(cls: type, name: str) -> str:
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # dataset registry key: digits, mnist, celeba, images, wifi
-    path: str | None = None  # folder or file of the source data; None only for the bundled digits
+    name: Key = "digits"  # dataset registry key: digits, mnist, celeba, images, wifi
+    path: Annotated[str | None, Len(1, 4096), Without("\0")] = None  # folder or file of the data; None: digits
     # square side the images are resized to; 0 = the dataset's own default
     image_size: Annotated[int, Range(0, 4096)] = 0
     # "center": crop the largest centred square first; "none": resize the whole image
@@ -174,9 +230,11 @@ class DataConfig:
     # held-out share for sources without an official train/test split
     test_fraction: Annotated[float, Range(0, 0.99)] = 0.1
     split_seed: Seed = 0  # the train/test split is a pure function of this seed
-    attributes: str | None = None  # CelebA attribute file; None = look for list_attr_celeba*.txt nearby
+    # CelebA attribute file; None = look for list_attr_celeba*.txt nearby
+    attributes: Annotated[str | None, Len(1, 4096), Without("\0")] = None
     strict: bool = False  # a corrupt image is an error instead of a skipped, reported file
-    cache_dir: str | None = None  # decoded-image cache; None = $ZSPACE_CACHE_DIR or ~/.cache/zspace
+    # decoded-image cache; None = $ZSPACE_CACHE_DIR or ~/.cache/zspace
+    cache_dir: Annotated[str | None, Len(1, 4096), Without("\0")] = None
     workers: Annotated[int, Range(0, 4096)] = 0  # processes decoding images into the cache; 0 = one per CPU core
     # names of classes 0..K-1 for legends and confusion matrices; () = the numbers
     class_names: Annotated[tuple[Annotated[str, Len(1, 200)], ...], Len(0, 65536)] = ()
@@ -184,7 +242,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = "vae"  # model registry key: "ae" or "vae"
+    kind: Key = "vae"  # model registry key: "ae" or "vae"
     z_dim: Annotated[int, Range(1, 65536)] = 256  # size of the latent space
     filters: Annotated[tuple[Annotated[int, Range(1, 65536)], ...], Len(1, 16)] = (
         32,
@@ -203,7 +261,8 @@ class ModelConfig:
     # z = mu + exp(logvar / 2) * eps * eps_factor; changeable at inference
     eps_factor: Annotated[float, Range(0, 1e6)] = 1.0
     # the series' "fact": total = reco + kl_weight * KL (1e-5 tiny KL, 5 generative)
-    kl_weight: Annotated[float, Range(0, 1e12)] = 1.0
+    # (beta-VAEs use up to a few hundred; beyond 1e4 every unit is collapsed to the prior long before)
+    kl_weight: Annotated[float, Range(0, 1e4)] = 1.0
     # "bce" (Keras convention: channel mean, pixel sum) or "mse" (same reduction)
     reconstruction: Annotated[str, OneOf("bce", "mse")] = "bce"
     image_size: Annotated[int, Range(0, 4096)] = 0  # input side; 0 = taken from the data section
@@ -218,7 +277,7 @@ class TrainConfig:
     batch_size: Annotated[int, Range(1, 2**20)] = 128  # images per optimiser step
     lr: Annotated[float, Range(1e-30, 1e6)] = 5e-4  # Adam learning rate
     seed: Seed = 0  # seeds weights, batch order and the VAE's eps; same seed, same run
-    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
+    device: Annotated[str, Len(1, 64), Without("\0")] = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
     # "auto" (bf16 autocast on CUDA and AMX CPUs, else fp32), "fp32" or "bf16"
     precision: Annotated[str, OneOf("auto", "fp32", "bf16")] = "auto"
     # also checkpoint every N optimiser steps inside an epoch; 0 = epoch ends only
@@ -236,7 +295,8 @@ class TrainConfig:
     # training images encoded after every epoch: latent radius in history.csv; 0 = none
     radius_probe: Annotated[int, Range(0, 2**20)] = 512
     keep_checkpoints: bool = False  # also keep every epoch's checkpoint as checkpoints/epoch-NNN.safetensors
-    init_from: str | None = None  # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
+    # start a new run from this checkpoint (its weights, Adam, RNG and epoch)
+    init_from: Annotated[str | None, Len(1, 4096), Without("\0")] = None
     tensorboard: bool = False  # also write each epoch's numbers to RUN/tensorboard (needs the tensorboard package)
     # the KL weight rises linearly from 0 to model.kl_weight over these epochs
     kl_warmup_epochs: Annotated[float, Range(0, 100000)] = 0.0
@@ -249,8 +309,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    name: str = "run"  # run folder name under out_dir
-    out_dir: str = "runs"  # parent folder of run folders
+    name: Annotated[str, Len(1, 200), Without("/\0")] = "run"  # run folder name under out_dir
+    out_dir: PathText = "runs"  # parent folder of run folders
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

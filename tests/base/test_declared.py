@@ -6,7 +6,10 @@ every analysis section's Config), so a new option is fuzzed without a new test.
 
 from __future__ import annotations
 
+import itertools
 import math
+import types
+import typing
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +21,10 @@ from zspace.config import (
     Len,
     ModelConfig,
     OneOf,
+    Ordered,
     Range,
     TrainConfig,
+    Without,
     declarations,
     from_mapping,
     load_config,
@@ -80,6 +85,11 @@ def _satisfies(decl: object, value: object) -> bool:
         return value in decl.choices
     if isinstance(decl, Len) and isinstance(value, (list, tuple, str)):
         return decl.lo <= len(value) <= decl.hi
+    if isinstance(decl, Ordered) and isinstance(value, (list, tuple)):
+        steps = [b - a for a, b in itertools.pairwise(value)]
+        return all(d > 0 if decl.strict else d >= 0 for d in steps)
+    if isinstance(decl, Without) and isinstance(value, str):
+        return not set(decl.chars) & set(value)
     return True
 
 
@@ -93,12 +103,32 @@ def _check(cls: type, prefix: str, name: str, value: object) -> None:
         assert prefix + name in msg or (prefix == "" and repr(name) in msg), msg
         return
     got = getattr(obj, name)
-    _tp, meta, items = declarations(cls)[name]
+    tp, meta, _items = declarations(cls)[name]
     assert all(_satisfies(d, got) for d in meta), (prefix + name, got)
-    if isinstance(got, (list, tuple)):
-        assert all(_satisfies(d, v) for v in got for d in items), (prefix + name, got)
+    for decl, v in _item_declarations(tp, got):  # items of lists, and of lists of pairs, at every depth
+        assert _satisfies(decl, v), (prefix + name, got)
     if isinstance(got, float):
         assert math.isfinite(got), (prefix + name, got)
+
+
+def _item_declarations(tp: object, value: object) -> list[tuple[object, object]]:
+    """(declaration, item) for every item of list ``value`` of declared type ``tp``, nested lists included."""
+    if not isinstance(value, (list, tuple)):
+        return []
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next((a for a in typing.get_args(tp) if typing.get_origin(a) is tuple), None)
+    if typing.get_origin(tp) is not tuple:
+        return []
+    args = typing.get_args(tp)
+    item_types = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+    out = []
+    for t, v in zip(item_types, value, strict=False):
+        decls: tuple[object, ...] = ()
+        if typing.get_origin(t) is typing.Annotated:
+            t, *rest = typing.get_args(t)
+            decls = tuple(rest)
+        out += [(d, v) for d in decls] + _item_declarations(t, v)
+    return out
 
 
 def test_every_kind_of_config_is_enumerated():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key
+from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key, short_repr
 from zspace.data import Progress, load_dataset
 from zspace.data.names import check_names, read_names
 from zspace.errors import ConfigError, DataError
@@ -163,6 +163,21 @@ def run_sections(
     return sections
 
 
+def check_colorings(source: Source, configs: dict[str, Any]) -> None:
+    """Every analysis's ``color_by`` must name a colouring the latents of ``source`` have: ``"label"`` (which falls
+    back to the first attribute, else one colour, with a note) or one of their attribute names. Anything else is
+    a one-line ConfigError naming the known colourings, raised before any analysis runs."""
+    lat = source.latents
+    attributes = list(lat.meta.get("attribute_names") or []) if lat.attributes is not None else []
+    known = ["label", *attributes]
+    for key, cfg in configs.items():
+        by = getattr(cfg, "color_by", None)
+        if by is not None and by not in known:
+            raise ConfigError(
+                f"{key}.color_by: {short_repr(by)} is no colouring of {source.name} (known: {', '.join(known)})"
+            )
+
+
 def source_summary(source: Source) -> dict[str, Any]:
     """What was analysed, for metrics.json and the page's introduction."""
     lat = source.latents
@@ -227,6 +242,7 @@ def analyze(
     names = read_names(class_names) if isinstance(class_names, (str, Path)) else tuple(class_names or ())
     source = open_source(path, split=split, progress=progress, device=device, table=table)
     name_classes(source, names)
+    check_colorings(source, configs)
     sections = run_sections(source, keys, configs, seed=seed, on_section=on_section, on_progress=on_progress)
     info = source_summary(source)
     intro = source_intro(source, info)

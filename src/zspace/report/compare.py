@@ -17,7 +17,7 @@ from zspace.errors import ConfigError
 from zspace.figures.compare import elbow_overlay, radius_overlay, variance_overlay
 from zspace.figures.sweep import against_weight
 from zspace.latents.tables import TABLE_SUFFIXES, TableColumns
-from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
+from zspace.report.analyze import analysis_settings, check_colorings, open_source, run_sections, source_summary
 from zspace.report.page import slug, write_report
 from zspace.sections import COMPARED
 from zspace.sections.base import FigureItem, Section, Table
@@ -76,6 +76,8 @@ def analyse_runs(
         is_table = Path(path).suffix.lower() in TABLE_SUFFIXES
         source = open_source(path, device=device, table=table if is_table else None)
         sources[_unique_name(source.name, Path(path), sources)] = source
+    for src in sources.values():  # a colouring one source lacks stops the comparison before any work
+        check_colorings(src, configs)
     runs: Runs = {
         name: {s.key: s for s in run_sections(src, keys_, configs, seed=seed)} for name, src in sources.items()
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from zspace.analyses.axes import AxisHistograms, AxisStats, axis_histograms, axis_stats
-from zspace.config import Range
+from zspace.config import Len, Range
 from zspace.errors import ConfigError
 from zspace.figures.axes import all_axes, chosen_axes
 from zspace.sections.base import Context, FigureItem, Section, Table
@@ -19,12 +19,15 @@ PUBLISHED = {52: (5.0, 8.0), 130: (-2.0, 9.0), 171: (0.7, 5.0), 200: (0.5, 11.0)
 @dataclass
 class Config:
     width: Annotated[float, Range(1e-9, 1e6)] = 0.25  # interval of the per-axis histograms (the series: 0.25)
-    chosen: tuple[int, ...] = ()  # axes (0-based, like the post's 52) drawn alone; () = the n_chosen top-ranked
+    # axes (0-based, like the post's 52) drawn alone; () = the n_chosen top-ranked
+    chosen: Annotated[tuple[Annotated[int, Range(0, 65535)], ...], Len(0, 4096)] = ()
     n_chosen: Annotated[int, Range(0, 4096)] = 4  # axes drawn alone when ``chosen`` is empty
     # width = half the tail .. 1 - tail quantile range (1.96 std for a Gaussian ~ the post's)
     tail: Annotated[float, Range(0, 0.49)] = 0.025
-    centre_threshold: float = 1.0  # flag an axis whose median is off the bulk's by more than this many bulk widths
-    breadth_threshold: float = 2.0  # flag an axis wider than this many bulk widths (bulk width: median over axes)
+    # flag an axis whose median is off the bulk's by more than this many bulk widths
+    centre_threshold: Annotated[float, Range(0, 1e6)] = 1.0
+    # flag an axis wider than this many bulk widths (bulk width: median over axes)
+    breadth_threshold: Annotated[float, Range(0, 1e6)] = 2.0
     # rows of the ranked table (the post listed 12 axes); all flagged axes at least
     table_rows: Annotated[int, Range(0, 65536)] = 12
     # at most this many histogram intervals (centred on 0); values beyond go to the outer ones

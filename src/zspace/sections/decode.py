@@ -13,7 +13,7 @@ from typing import Annotated
 import numpy as np
 
 from zspace.analyses import probes
-from zspace.config import Range, Seed
+from zspace.config import Interval, Len, Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.decode import image_grid, interpolation_grid, reconstruction_pairs
 from zspace.io.limits import GRID_BYTES_PER_IMAGE, check_count
@@ -27,7 +27,8 @@ NCOLS = 10  # images per grid row
 @dataclass
 class Config:
     n_probes: int = 40  # decoded images per probe grid (4 rows of 10)
-    ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0), (-10.0, 10.0))  # the series' uniform/equidistant ranges
+    # the series' uniform/equidistant ranges of latent values, each (low, high) with low < high
+    ranges: Annotated[tuple[Interval, ...], Len(1, 16)] = ((-2.0, 2.0), (-10.0, 10.0))
     # random data points decoded beside their originals; 0 = none
     n_reconstructions: Annotated[int, Range(0, 100000)] = 20
     n_pairs: Annotated[int, Range(0, 100000)] = 4  # random pairs of data points joined by interpolation paths; 0 = none

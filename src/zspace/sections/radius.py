@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 
 from zspace.analyses.radius import RadiusStats, chi_mode, histogram, radii, radius_stats
-from zspace.config import Range
+from zspace.config import Len, Ordered, Range
 from zspace.errors import ConfigError
 from zspace.figures.radius import radius_histogram
 from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
@@ -19,14 +19,19 @@ TITLE = "Radius of the latent points"
 PUBLISHED = {"peak": "16.5 - 16.75 (AE); ~16 (VAE)", "12-24": "almost all", "14-19": "> 50 %"}
 
 
+Shell = Annotated[tuple[Annotated[float, Range(0, 1e6)], Annotated[float, Range(0, 1e6)]], Ordered(strict=False)]
+
+
 @dataclass
 class Config:
     # radius interval of the main histogram (the series: 0.5 over 0 <= R < 35)
     width: Annotated[float, Range(1e-9, 1e6)] = 0.5
-    fine_width: float | None = 0.05  # interval of a second, fine histogram (the series: 0.05); None = none
+    # interval of a second, fine histogram (the series: 0.05); None = none
+    fine_width: Annotated[float | None, Range(1e-9, 1e6)] = 0.05
     # upper end of the histograms; raised, with a note, when points lie beyond it
     r_max: Annotated[float, Range(1e-9, 1e6)] = 35.0
-    shells: tuple[tuple[float, float], ...] = ((12.0, 24.0), (14.0, 19.0))  # shells [a, b] whose share is reported
+    # shells [a, b] (0 <= a <= b) whose share is reported
+    shells: Annotated[tuple[Shell, ...], Len(0, 64)] = ((12.0, 24.0), (14.0, 19.0))
     # z_dim the shells are meant for; scaled by sqrt(z_dim / shells_dim) otherwise; 0 = never
     shells_dim: Annotated[int, Range(0, 65536)] = 256
     use_mu: bool = True  # also the radius from mu when the latents have it (VAE), as a second curve

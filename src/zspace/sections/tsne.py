@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 
 from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
-from zspace.config import Range, Seed
+from zspace.config import Len, OneOf, Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
 from zspace.sections import maps as shared
@@ -21,10 +21,14 @@ N_QUERIES = 2_000  # query points of the kNN-preservation score (neighbours are 
 
 @dataclass
 class Config:
-    sizes: tuple[int, ...] = (20_000,)  # random points per map; the series used 20k, 80k, 140k and 165k
-    presets: tuple[str, ...] = ("default", "series")  # (perplexity, early exaggeration): (30, 12) and (10, 16)
-    pca_components: tuple[int, ...] = (2, 4, 10)  # also maps after PCA to this many components (default preset)
-    color_by: str | None = None  # "label", a CelebA attribute name, or None = labels, else the first attribute
+    # random points per map; the series used 20k, 80k, 140k and 165k
+    sizes: Annotated[tuple[Annotated[int, Range(4, 2**31 - 1)], ...], Len(1, 16)] = (20_000,)
+    # (perplexity, early exaggeration): (30, 12) and (10, 16)
+    presets: Annotated[tuple[Annotated[str, OneOf("default", "series")], ...], Len(0, 2)] = ("default", "series")
+    # also maps after PCA to this many components (default preset)
+    pca_components: Annotated[tuple[Annotated[int, Range(1, 65536)], ...], Len(0, 16)] = (2, 4, 10)
+    # "label", a CelebA attribute name, or None = labels, else the first attribute
+    color_by: Annotated[str | None, Len(1, 200)] = None
     # iterations in all; the first 250 with early exaggeration, as in scikit-learn
     n_iter: Annotated[int, Range(1, 100000)] = 1000
     seed: Seed = 0  # seeds t-SNE; the subsets also depend on the report's seed

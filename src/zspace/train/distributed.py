@@ -6,6 +6,12 @@ trainer wraps the model in DistributedDataParallel; ``train.batch_size`` stays t
 process takes a contiguous slice, so the update equals single-process training up to the order of the
 reductions. Only rank 0 writes the run folder and its checkpoints; a failure on one process reaches the
 others as a :class:`DistributedFailure` (a one-line error, exit 1), never a hang.
+
+Before the process group forms, the processes agree that every one of them can start (:func:`init`): each
+publishes "ok" or its one-line refusal (a bad config, option or data path, found before any collective) in the
+launcher's key-value store, and waits for the others' in a Python loop, so Ctrl-C stops a waiting process at once.
+A refusal on any process stops every process with one line (``process 1 of 2 refused to start: ...``, exit 2);
+a process that never shows up is named after ``train.dist_timeout``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import gc
 import logging
 import os
 import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,7 +31,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from zspace.errors import DistributedFailure
+from zspace.errors import ConfigError, DistributedFailure, ZSpaceError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,11 +63,25 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def environment_world() -> World:
+    """This process's place as the launcher's environment describes it (no process group needed)."""
+    if not launched():
+        return SINGLE
+    try:
+        return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"WORLD_SIZE is set but RANK is missing or not a number ({e}); start with torchrun") from None
+
+
 def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
-    """Join the process group torchrun describes; returns this process's place and its device."""
+    """Join the process group torchrun describes; returns this process's place and its device.
+
+    Every process first says in the launcher's store that it is ready (:func:`agree_to_start`); a process that
+    refused to start (see :func:`refuse`) stops all the others with one line before any collective.
+    """
     if not launched():
         return SINGLE, device
-    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
+    world = environment_world()
     if device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
@@ -70,10 +92,189 @@ def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
         # the next collective or read-back as an exception, which ``collectives`` turns into one line.
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2")
     if not dist.is_initialized():
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)
+        store = agree_to_start(world, timeout_s)
+        kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
+        with collectives(mixed=False):
+            dist.init_process_group(
+                backend,
+                store=dist.PrefixStore("default_pg", store),
+                rank=world.rank,
+                world_size=world.size,
+                timeout=datetime.timedelta(seconds=timeout_s),
+                **kwargs,
+            )
     log.info("process %d of %d (%s, %s)", world.rank, world.size, backend, device)
     return world, device
+
+
+# --- agreeing to start, before the process group forms ------------------------------------------------------------
+
+DEFAULT_TIMEOUT_S = 300.0  # train.dist_timeout's default: how long to wait for a process that has not started
+REFUSAL_WAIT_S = 60.0  # at most this long a refusing process stays to tell the others
+_POLL_S = 0.05
+_PREFIX = "zspace-start"
+_started: dict[str, Any] = {"decided": False, "store": None, "host": False}
+
+
+def _connect(world: World, timeout_s: float) -> dist.Store:
+    """The launcher's key-value store: torchrun's agent store, or one that rank 0 serves (a plain env launch).
+
+    A client waits for the server with plain socket probes in Python (quiet, and Ctrl-C stops it at once) before
+    torch connects; rank 0 serves without waiting for the others (they are waited for in :func:`_exchange`).
+    """
+    if _started["store"] is not None:
+        return _started["store"]
+    addr, port_text = os.environ.get("MASTER_ADDR", "127.0.0.1"), os.environ.get("MASTER_PORT", "29500")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"MASTER_PORT must be a port number, got {port_text!r}") from None
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    host = world.rank == 0 and not agent
+    timeout = datetime.timedelta(seconds=timeout_s)
+    try:
+        if host:
+            store: dist.Store = dist.TCPStore(addr, port, world.size, True, timeout=timeout, wait_for_workers=False)
+        else:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    socket.create_connection((addr, port), timeout=1.0).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise DistributedFailure(
+                            f"process {world.rank} of {world.size}: nothing answered at {addr}:{port} within "
+                            f"{timeout_s:g} s (train.dist_timeout): is process 0 running?"
+                        ) from None
+                    time.sleep(0.2)
+            store = dist.TCPStore(addr, port, world.size, False, timeout=timeout)
+    except (RuntimeError, dist.DistError) as e:
+        if isinstance(e, DistributedFailure):
+            raise
+        raise DistributedFailure(
+            f"process {world.rank} of {world.size}: cannot reach {addr}:{port} ({_first(e)})"
+        ) from None
+    if agent:  # torch's own layout of the agent store (torch.distributed.rendezvous), one namespace per restart
+        store = dist.PrefixStore(f"/worker/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+    _started.update(store=store, host=host)
+    return store
+
+
+def _first(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _exchange(world: World, refusal: str | None, timeout_s: float) -> dict[int, str]:
+    """Publish this process's outcome and read the others'; returns the refusals of the others, by rank.
+
+    A ready process waits (up to ``timeout_s``) until every other one has answered or one has refused; a
+    refusing process only waits when it serves the store (rank 0 of a plain launch), until the others have read.
+    """
+    store = dist.PrefixStore(_PREFIX, _started["store"])
+    store.set(f"status/{world.rank}", "ok" if refusal is None else f"refused:{refusal}")
+    _started["decided"] = True
+    if refusal is not None and not _started["host"]:
+        return {}
+    pending = set(range(world.size)) - {world.rank}
+    answered_ok: set[int] = set()
+    refusals: dict[int, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while pending and not (refusals and refusal is None):
+        for r in sorted(pending):
+            if store.check([f"status/{r}"]):
+                pending.discard(r)
+                value = store.get(f"status/{r}").decode("utf-8", "replace")
+                if value == "ok":
+                    answered_ok.add(r)
+                else:
+                    refusals[r] = value.removeprefix("refused:")
+        if pending and time.monotonic() > deadline:
+            if refusal is not None:
+                return refusals  # told whoever came; the others find nobody at the address
+            missing = ", ".join(map(str, sorted(pending)))
+            raise DistributedFailure(
+                f"process {world.rank} of {world.size}: process {missing} did not start within {timeout_s:g} s "
+                "(train.dist_timeout)"
+            )
+        if pending:
+            time.sleep(_POLL_S)
+    store.set(f"seen/{world.rank}", "1")
+    if _started["host"] and (refusal is not None or refusals):  # keep the store up until the ready ones have read
+        waiting = set(answered_ok)
+        while waiting and time.monotonic() < deadline:
+            waiting = {r for r in waiting if not store.check([f"seen/{r}"])}
+            if waiting:
+                time.sleep(_POLL_S)
+    return refusals
+
+
+def agree_to_start(world: World, timeout_s: float) -> dist.Store:
+    """Say this process is ready and wait until every other one is; returns the store the group forms on.
+
+    Raises
+    ------
+    ConfigError
+        When another process refused to start: ``process 1 of 2 refused to start: <its one line>``.
+    DistributedFailure
+        When another process did not show up within ``timeout_s``.
+    """
+    _connect(world, timeout_s)
+    try:
+        refusals = _exchange(world, None, timeout_s)
+    except KeyboardInterrupt:  # the others stop too, instead of waiting for this one
+        with contextlib.suppress(RuntimeError, dist.DistError):
+            dist.PrefixStore(_PREFIX, _started["store"]).set(f"status/{world.rank}", "refused:interrupted (Ctrl-C)")
+        raise
+    except (RuntimeError, dist.DistError) as e:
+        if isinstance(e, DistributedFailure):
+            raise
+        raise DistributedFailure(
+            f"process {world.rank} of {world.size}: lost the other processes before training started ({_first(e)})"
+        ) from None
+    if refusals:
+        rank = min(refusals)
+        raise ConfigError(f"process {rank} of {world.size} refused to start: {refusals[rank]}")
+    return _started["store"]
+
+
+def refuse(reason: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, wait: bool = True) -> None:
+    """Tell the other processes of a launch that this one cannot start (its bad config, option or data path),
+    so that they stop with one line instead of waiting. Nothing happens without a launcher, or once this process
+    has agreed to start (later failures reach the others through the process group).
+
+    ``wait=False`` (Ctrl-C) tells only through a store already connected, and never waits.
+    """
+    if not launched() or _started["decided"] or dist.is_initialized():
+        return
+    try:
+        world = environment_world()
+    except ConfigError:
+        return
+    reason = " ".join(reason.split()) or "refused"
+    try:
+        if _started["store"] is None:
+            if not wait:
+                return
+            _connect(world, min(timeout_s, REFUSAL_WAIT_S))
+        _exchange(world, reason, min(timeout_s, REFUSAL_WAIT_S) if wait else 0.0)
+    except (DistributedFailure, RuntimeError, dist.DistError) as e:  # nobody to tell: this process's own line stands
+        log.debug("could not tell the other processes: %s", _first(e))
+
+
+@contextlib.contextmanager
+def refusing(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Checks done before the process group forms: an error in them is told to the other processes
+    (:func:`refuse`), then raised here as usual."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        refuse("interrupted (Ctrl-C)", timeout_s, wait=False)
+        raise
+    except Exception as e:
+        refuse(_first(e) if isinstance(e, ZSpaceError) else f"{type(e).__name__}: {_first(e)}", timeout_s)
+        raise
 
 
 def shutdown(world: World, *, ok: bool) -> None:

@@ -83,7 +83,8 @@ def train_run(
     Under torchrun every process calls this; rank 0 checks, builds the cache and creates the folder first, and
     a bad input is the same one-line error on every process.
     """
-    cfg = resolve(cfg)
+    with distributed.refusing(cfg.train.dist_timeout):  # a bad data path on one process stops them all
+        cfg = resolve(cfg)
     world, device = distributed.init(resolve_device(cfg.train.device), cfg.train.dist_timeout)
     ok = False
     try:
