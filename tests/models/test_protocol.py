@@ -112,6 +112,54 @@ def test_generate_functions_take_a_wrapped_model():
         zspace.sample(model, 64, seed=0)
 
 
+class OwnModel:
+    """A class of the user's own that follows the protocol: cfg, kind, encode, decode (no torch module)."""
+
+    cfg = ModelShape(z_dim=4, image_size=SIZE, channels=C)
+    kind = "vae"
+
+    def encode(self, x, *, generator=None):
+        mu = x.reshape(len(x), 4)
+        return Encoding(z=mu + 1.0, mu=mu, logvar=torch.zeros_like(mu))  # its own z: kept
+
+    def decode(self, z):
+        return z.reshape(-1, C, SIZE, SIZE).clamp(0, 1)
+
+
+def test_an_object_following_the_protocol_is_adapted():
+    model = as_model(OwnModel())
+    assert isinstance(model, ModelAdapter)
+    assert (model.kind, model.cfg.z_dim, model.device.type) == ("vae", 4, "cpu")
+    x = torch.rand(2, C, SIZE, SIZE)
+    enc = model.encode(x)
+    torch.testing.assert_close(enc.z, x.reshape(2, 4) + 1.0)
+    np.testing.assert_allclose(model.decode_images(np.full((3, 4), 0.5)), 0.5)
+    report = zspace.analyze(np.random.default_rng(0).random((30, 4)), model=OwnModel(), only="decode",
+                            decode={"n_probes": 4, "n_pairs": 1, "steps": 2})  # fmt: skip
+    assert not report.section("decode").skipped
+
+    class NoShape:
+        def encode(self, x):
+            return x
+
+        def decode(self, z):
+            return z
+
+    with pytest.raises(ConfigError, match=r"NoShape has encode and decode but no cfg.z_dim, cfg.image_size and cfg"):
+        as_model(NoShape())
+
+
+def test_a_fitted_sampler_decodes_through_a_wrapped_model():
+    from zspace.latents.samplers import make_sampler
+
+    model = wrap(decoder=identity_decoder(), z_dim=4, image_size=SIZE, channels=C)
+    z = np.random.default_rng(0).uniform(0.4, 0.6, size=(200, 4))  # a small cloud around 0.5, inside [0, 1]
+    sampler = make_sampler("gaussian").fit(z)
+    images = zspace.sample(model, 16, sampler=sampler, seed=1).numpy()
+    assert images.shape == (16, C, SIZE, SIZE)
+    assert abs(images.mean() - 0.5) < 0.05  # the identity decoder shows the samples themselves
+
+
 # --- hostile models --------------------------------------------------------------------------------------------
 
 

@@ -435,11 +435,57 @@ def wrap(
     return Wrapped(encoder, decoder, image_size=image_size, channels=channels, z_dim=z_dim, kind=kind, output=output)
 
 
+class Conforming(ModelAdapter):
+    """An object of the user's own class that follows the :class:`Model` protocol (``cfg``, ``kind``, ``encode``,
+    ``decode``), given the checks, the shared decoding loop and a device of every adapter."""
+
+    def __init__(self, obj: Any) -> None:
+        cfg = obj.cfg
+        super().__init__(z_dim=cfg.z_dim, image_size=cfg.image_size, channels=cfg.channels, kind=obj.kind,
+                         name=type(obj).__name__)  # fmt: skip
+        if isinstance(obj, nn.Module):
+            self.inner = obj  # registered: its parameters give the device and move with .to()
+        else:
+            self._obj = obj
+        self._generator: torch.Generator | None = None
+
+    @property
+    def wrapped(self) -> Any:
+        return self.inner if "inner" in self._modules else self._obj
+
+    def encode(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> Encoding:
+        self._generator = generator  # the object's encode draws its own z with it
+        try:
+            return super().encode(x, generator=generator)
+        finally:
+            self._generator = None
+
+    def _encode(self, x: torch.Tensor) -> Any:
+        return self.wrapped.encode(x, generator=self._generator)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.wrapped.decode(z)
+
+
+def _conforms(obj: Any) -> str | None:
+    """None when ``obj`` follows the :class:`Model` protocol, else what it lacks (for the error)."""
+    lacks = [m for m in ("encode", "decode") if not callable(getattr(obj, m, None))]
+    if lacks:
+        return " and ".join(lacks)
+    cfg = getattr(obj, "cfg", None)
+    if cfg is None or not all(isinstance(getattr(cfg, k, None), int | np.integer) for k in ModelShape.__annotations__):
+        return "cfg.z_dim, cfg.image_size and cfg.channels"
+    if getattr(obj, "kind", None) not in KINDS:
+        return "kind ('ae' or 'vae')"
+    return None
+
+
 def as_model(obj: Any, *, what: str = "model") -> Any:
     """``obj`` as a model every zspace consumer can use, or a one-line ConfigError.
 
     A zspace :class:`~zspace.models.base.LatentModel` or a :class:`ModelAdapter` is returned as is; a model of a
-    library zspace has an adapter for (pythae, diffusers' AutoencoderKL) is wrapped; anything else is refused.
+    library zspace has an adapter for (pythae, diffusers' AutoencoderKL) is wrapped, and so is an object of your
+    own class that follows the :class:`Model` protocol; anything else is refused.
     """
     from zspace.models.adapters import adapt
     from zspace.models.base import LatentModel
@@ -449,6 +495,14 @@ def as_model(obj: Any, *, what: str = "model") -> Any:
     adapted = adapt(obj)
     if adapted is not None:
         return adapted
+    lacks = _conforms(obj)
+    if lacks is None:
+        return Conforming(obj)
+    if lacks.startswith("cfg") or lacks.startswith("kind"):
+        raise ConfigError(
+            f"{what} {type(obj).__name__} has encode and decode but no {lacks} (zspace.models.protocol.Model): "
+            "add them, or use zspace.wrap(encoder=m.encode, decoder=m.decode, image_size=..., channels=...)"
+        )
     raise ConfigError(
         f"{what} must have encode and decode: a zspace model, a pythae or diffusers model, or "
         f"zspace.wrap(encoder=..., decoder=..., image_size=..., channels=...); got {type(obj).__name__}"
