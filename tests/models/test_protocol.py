@@ -97,6 +97,22 @@ def test_plain_callables_report_the_cpu_and_modules_move():
     assert not owner.training
 
 
+def test_the_probe_takes_a_batchnorm_in_training_mode_and_a_half_adapter_says_what_it_lacks():
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3))
+    model = wrap(encoder=encoder, image_size=SIZE, channels=C)
+    assert model.cfg.z_dim == 3
+    assert encoder.training  # the probe ran in eval mode and gave the mode back
+
+    class EncodeOnly(ModelAdapter):
+        def _encode(self, x):
+            return x.reshape(len(x), 4)
+
+    half = EncodeOnly(z_dim=4, image_size=SIZE, channels=C, kind="ae")
+    assert half.encode(torch.zeros(1, C, SIZE, SIZE)).z.shape == (1, 4)
+    with pytest.raises(ConfigError, match="EncodeOnly: EncodeOnly cannot decode"):
+        half.decode(torch.zeros(1, 4))
+
+
 def test_one_decoding_loop_for_zspace_models_and_adapters():
     assert LatentModel.decode_images is ModelAdapter.decode_images
     assert LatentModel.decode_batches is ModelAdapter.decode_batches

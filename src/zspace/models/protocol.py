@@ -211,6 +211,8 @@ class ModelAdapter(DecodeLoop, nn.Module):
         """``fn(arg)``, with a shape or dtype error of the wrapped code turned into one line naming the part."""
         try:
             return fn(arg)
+        except NotImplementedError as e:  # an adapter without that half
+            raise ConfigError(f"{self.name}: {_one_line(e)}") from None
         except (RuntimeError, ValueError, TypeError, IndexError) as e:
             raise DataError(
                 f"{self.name}: the {what} failed on input of shape {list(arg.shape)}: {_one_line(e)}"
@@ -347,8 +349,13 @@ class Wrapped(ModelAdapter):
         self._known = True
         c, s = self._shape.channels, self._shape.image_size
         x = torch.full((1, c, s, s), 0.5, device=self.device)
-        with torch.no_grad():
-            out = self._call("encoder", self.encoder, x)
+        was_training = self.training
+        self.eval()  # one image: a BatchNorm in training mode could not take it
+        try:
+            with torch.no_grad():
+                out = self._call("encoder", self._encode, x)
+        finally:
+            self.train(was_training)
         first = out.z if isinstance(out, Encoding) else out[0] if isinstance(out, tuple | list) and out else out
         if not isinstance(first, torch.Tensor) or first.ndim < 1 or len(first) != 1:
             self._known = False
