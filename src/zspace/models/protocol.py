@@ -495,9 +495,8 @@ def as_model(obj: Any, *, what: str = "model") -> Any:
     own class that follows the :class:`Model` protocol; anything else is refused.
     """
     from zspace.models.adapters import adapt
-    from zspace.models.base import LatentModel
 
-    if isinstance(obj, LatentModel | ModelAdapter):
+    if isinstance(obj, DecodeLoop) and _conforms(obj) is None:  # zspace's LatentModel, any ModelAdapter
         return obj
     adapted = adapt(obj)
     if adapted is not None:
