@@ -1,4 +1,8 @@
-"""Model registry: a new model is one module plus one line in ``MODELS``."""
+"""Model registry: a new model is one module plus one line in ``MODELS``.
+
+Models trained elsewhere come in through :mod:`zspace.models.protocol` (``wrap``, ``ModelAdapter``, ``as_model``)
+and the adapters in :mod:`zspace.models.adapters`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from zspace.io.limits import check_memory
 from zspace.models.ae import AE
 from zspace.models.base import Encoding, LatentModel, ModelOutput
 from zspace.models.conv import conv_sizes
+from zspace.models.protocol import Model, ModelAdapter, ModelShape, as_model, wrap
 from zspace.models.vae import VAE
 
 MODELS: dict[str, type[LatentModel]] = {
@@ -78,9 +83,14 @@ __all__ = [
     "VAE",
     "Encoding",
     "LatentModel",
+    "Model",
+    "ModelAdapter",
     "ModelOutput",
+    "ModelShape",
     "activation_floats",
+    "as_model",
     "build_model",
     "check_batch_size",
     "conv_sizes",
+    "wrap",
 ]
