@@ -113,6 +113,16 @@ def test_the_probe_takes_a_batchnorm_in_training_mode_and_a_half_adapter_says_wh
         half.decode(torch.zeros(1, 4))
 
 
+def test_a_half_precision_module_gets_half_inputs_and_gives_float32():
+    model = wrap(encoder=nn.Flatten(), decoder=identity_decoder().to(torch.bfloat16), image_size=SIZE, channels=C)
+    out = model.decode(torch.tensor([[0.0, 0.25, 0.5, 1.0]]))
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().numpy().ravel(), [0.0, 0.25, 0.5, 1.0])  # exact in bf16
+    spatial = wrap(encoder=lambda x: x.repeat(1, 2, 1, 1), image_size=SIZE, channels=C)  # (B, 2, 2, 2) latents
+    assert spatial.cfg.z_dim == 8
+    assert spatial.encode(torch.rand(3, C, SIZE, SIZE)).z.shape == (3, 8)
+
+
 def test_one_decoding_loop_for_zspace_models_and_adapters():
     assert LatentModel.decode_images is ModelAdapter.decode_images
     assert LatentModel.decode_batches is ModelAdapter.decode_batches

@@ -387,12 +387,21 @@ class Wrapped(ModelAdapter):
     def _encode(self, x: torch.Tensor) -> Any:
         if self.encoder is None:
             raise ConfigError("this wrapped model has no encoder: pass encoder= to zspace.wrap")
-        return self.encoder(x)
+        return self.encoder(x.to(_float_dtype(self.encoder)))
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         if self.decoder is None:
             raise ConfigError("this wrapped model has no decoder: pass decoder= to zspace.wrap")
-        return self.decoder(z)
+        return self.decoder(z.to(_float_dtype(self.decoder)))
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of a module's first floating-point parameter (a half-precision model gets half inputs), else
+    float32."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
 
 
 def wrap(
@@ -410,10 +419,11 @@ def wrap(
     Parameters
     ----------
     encoder : torch module or callable, optional
-        Images (B, channels, image_size, image_size) float32 in [0, 1] -> z (B, z_dim), a tuple (mu, logvar) of
-        (B, z_dim) each (a VAE), or a :class:`Encoding`.
+        Images (B, channels, image_size, image_size) in [0, 1] -> z (B, z_dim), a tuple (mu, logvar) of
+        (B, z_dim) each (a VAE), or a :class:`Encoding`. Outputs of more dimensions (B, ...) are flattened to
+        (B, z_dim) (spatial latents); inputs take the dtype of the module's parameters (float32 without any).
     decoder : torch module or callable, optional
-        z (B, z_dim) float32 -> images (B, channels, image_size, image_size) as ``output`` says.
+        z (B, z_dim) -> images (B, channels, image_size, image_size) as ``output`` says; the results are float32.
     image_size, channels : int
         The (square) images the model works on.
     z_dim : int, optional
