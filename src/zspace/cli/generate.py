@@ -226,9 +226,11 @@ def _check_paths(pairs: int, steps: int, key: str) -> None:
 def cmd_quality(args: argparse.Namespace) -> int:
     from zspace.cli.progress import bar
     from zspace.latents.feature_net import chance_warning, data_features, feature_network, generated_features
-    from zspace.latents.quality import NAME, score
+    from zspace.latents.quality import NAME, check_cost, score
 
     run = _load(args)
+    m = getattr(run.config, "model", None)
+    check_cost(args.n, args.real, int(getattr(m, "image_size", 96) or 96) ** 2 * int(getattr(m, "channels", 3) or 3))
     data = _dataset(run, args)
     device = next(run.model.parameters()).device
     net = feature_network(data, device=device)

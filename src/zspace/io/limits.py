@@ -66,14 +66,29 @@ def check_disk(folder: Path, nbytes: int, what: str) -> None:
 
 # --- work estimated before it starts ---------------------------------------------------------------------------
 #
-# A cost model per step: time = operations / RATE, with RATE measured on the development machine (2 shared CPU
-# cores, float32 numpy / faiss). The estimates are deliberately coarse (within a factor of ~3); they exist to refuse
-# work that would run for hours or exhaust memory, not to predict run time.
+# A cost model per step: time = operations / RATE. benchmarks/limits_calibration.py measures each RATE on small fits;
+# on the development machine (2 AMD EPYC cores shared with ~6 other jobs, load ~11) it measured the k-means and
+# t-SNE rates 3-4x below the constants, while the same code alone at full size ran 5-20x above them (the MNIST
+# elbow, 60,000 x 784, k = 2..250 in 87 s: ~4e10; the analyze section's five 20k-point t-SNE maps in 541 s:
+# ~1.8e5 point-iterations/s; benchmarks/RESULTS.md). Those two are set between the loaded and the unloaded
+# measurements; the others are as measured. The estimates are deliberately coarse (within a factor of ~3-10); they
+# exist to refuse work that would run for hours or exhaust memory, not to predict run time, and they do not scale
+# with the core count (the tests' refusals must hold on any machine).
 
-#: distance evaluations (point x centre x feature) per second of a k-means iteration, measured with faiss on 1 core
-KMEANS_RATE = 2.0e9
+#: distance evaluations (point x centre x feature) per second of a k-means iteration (faiss Lloyd, elbow and
+#: classifier); benchmarks/limits_calibration.py measures it
+KMEANS_RATE = 2.0e9  # measured 4.7e8 loaded (small k) .. 4e10 alone (MNIST elbow); the first guess, kept
+#: distance evaluations (query x reference row x feature) per second of an exact nearest-neighbour search (faiss
+#: IndexFlatL2, distances recomputed in float64; numpy's BLAS for the quality measures)
+KNN_RATE = 2.4e9  # measured 2.4e9
+#: point-iterations per second of an openTSNE (FFT) map
+TSNE_RATE = 1.0e5  # measured 3.7e4 loaded (4,000 points) .. 1.8e5 alone (20,000 points)
+#: decoded output values (pixels x channels) per second of the series' convolutional decoder on a CPU
+DECODE_RATE = 2.5e6  # measured 2.5e6 (96x96x3 images, z_dim 256), loaded
 #: Lloyd iterations assumed per fit when estimating (faiss' default niter is 25)
 KMEANS_ITERS = 25
+#: fixed seconds per k-means fit (k-means++ start, faiss set-up): what dominates small fits (the wifi study's)
+KMEANS_FIT_SECONDS = 0.012  # measured 0.011
 #: memory per image of a decoded grid (decoded batch + matplotlib figure): 18 GB measured for 100,000 MNIST images
 GRID_BYTES_PER_IMAGE = 180_000
 #: the longest a single analysis step may be estimated to take before it is refused (seconds)
@@ -94,9 +109,32 @@ def usable_threads(n: int, key: str = "--threads") -> tuple[int, str | None]:
     return cores, f"{key}={n} capped at {cores}, the number of CPU cores"
 
 
-def estimate_kmeans_seconds(n_points: int, n_features: int, ks, restarts: int = 1) -> float:
-    """Seconds for ``restarts`` Lloyd fits at each k in ``ks``: ``sum(k) * n * d * iters * restarts / rate``."""
-    return float(sum(int(k) for k in ks)) * n_points * n_features * KMEANS_ITERS * restarts / KMEANS_RATE
+def estimate_kmeans_seconds(
+    n_points: int,
+    n_features: int,
+    ks,
+    restarts: int = 1,
+    *,
+    points_per_centroid: int = 256,
+    fit_dims: int = 64,
+    iters: int = KMEANS_ITERS,
+) -> float:
+    """Seconds for ``restarts`` Lloyd fits at each k in ``ks`` on ``n_points`` x ``n_features``, as faiss runs
+    them (the defaults are zspace's LloydSettings): ``iters`` iterations on at most ``points_per_centroid * k``
+    points in at most ``fit_dims`` dimensions, one pass over all points for the inertia, and a fixed cost per fit:
+
+    ``restarts * sum_k(iters * min(n, ppc * k) * k * min(d, fit_dims) + n * k * d) / KMEANS_RATE
+    + restarts * len(ks) * KMEANS_FIT_SECONDS``.
+    """
+    n, d = float(n_points), float(n_features)
+    d_fit = min(d, float(fit_dims)) if fit_dims else d
+    ops = 0.0
+    count = 0
+    for k in ks:
+        k = float(k)
+        ops += iters * min(n, points_per_centroid * k) * k * d_fit + n * k * d
+        count += 1
+    return restarts * (ops / KMEANS_RATE + count * KMEANS_FIT_SECONDS)
 
 
 def check_time(seconds: float, key: str, what: str, *, budget: float = TIME_BUDGET_S) -> None:
@@ -116,3 +154,26 @@ def check_count(n, key: str, per_item_bytes: float, what: str, *, share: float =
     n = int(n)
     check_memory(float(n) * per_item_bytes, key, what, share=share)
     return n
+
+
+def estimate_knn_seconds(n_queries: int, n_reference: int, n_features: int) -> float:
+    """Seconds of an exact nearest-neighbour search: ``n_queries * n_reference * n_features / KNN_RATE``."""
+    return float(n_queries) * float(n_reference) * float(n_features) / KNN_RATE
+
+
+def estimate_tsne_seconds(n_points: int, n_iter: int, n_maps: int = 1) -> float:
+    """Seconds of ``n_maps`` openTSNE maps of ``n_points`` each: ``n_maps * n_points * n_iter / TSNE_RATE``
+    (FFT-accelerated gradients: linear in the points)."""
+    return float(n_maps) * float(n_points) * float(n_iter) / TSNE_RATE
+
+
+def estimate_decode_seconds(n_images: int, values_per_image: int) -> float:
+    """Seconds to decode ``n_images`` of ``values_per_image`` (height x width x channels) on a CPU."""
+    return float(n_images) * float(values_per_image) / DECODE_RATE
+
+
+def check_work(seconds: float, nbytes: float, key: str, what: str, *, budget: float = TIME_BUDGET_S) -> None:
+    """Refuse ``what`` (set by ``key``) when its estimated memory or time is beyond this machine
+    (:func:`check_memory`, then :func:`check_time`)."""
+    check_memory(nbytes, key, what)
+    check_time(seconds, key, what, budget=budget)

@@ -27,6 +27,7 @@ from zspace.errors import DataError
 NAME = "zspace-FID"
 K_NEIGHBOURS = 5  # Naeem et al.'s default k
 CHUNK = 2048  # rows per block of pairwise distances
+FEATURE_WIDTH = 256  # features per image of zspace's feature network (its last convolution's channels)
 
 
 @dataclass
@@ -130,6 +131,19 @@ def prdc(real: np.ndarray, fake: np.ndarray, *, k: int = K_NEIGHBOURS) -> dict[s
         "density": float(inside_count.sum() / (k * len(fake))),
         "coverage": float((nearest_fake <= r_real).mean()),
     }
+
+
+def check_cost(n_fake: int, n_real: int, image_values: int, *, width: int = FEATURE_WIDTH, key: str = "--n") -> None:
+    """Refuse (one-line ConfigError naming ``key``) a comparison of ``n_fake`` generated with ``n_real`` real images
+    of ``image_values`` values each whose time or memory is beyond the machine (zspace.io.limits): decoding and
+    featurising the images, then the exact pairwise distances of the precision/recall measures (``(n_fake +
+    n_real)^2 * width``), held ``CHUNK`` rows at a time."""
+    from zspace.io import limits
+
+    n = float(n_fake) + float(n_real)
+    seconds = limits.estimate_decode_seconds(n_fake + n, image_values) + limits.estimate_knn_seconds(n, n, width)
+    nbytes = 2 * n * width * 8 + 3 * CHUNK * max(n_fake, n_real) * 8
+    limits.check_work(seconds, nbytes, key, f"scoring {n_fake:,} generated against {n_real:,} real images")
 
 
 def score(real: np.ndarray, fake: np.ndarray, *, k: int = K_NEIGHBOURS) -> Quality:

@@ -9,6 +9,7 @@ training image.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from zspace.analyses.manifold_nn import (
 from zspace.config import OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures import manifold as plots
+from zspace.io import limits
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     """Intrinsic dimension, NN distances against a matched Gaussian, void share and decoded-path distances."""
     validate(cfg)
     sec = Section(key="manifold", title=TITLE)
+    cfg = _within_budget(ctx, cfg, sec)
     X, name = _points(ctx, cfg, sec)
     n, n_total, z_dim = len(X), len(ctx.latents), int(X.shape[1])
     if n < 3:
@@ -120,6 +123,37 @@ def run(ctx: Context, cfg: Config) -> Section:
     sec.tables.append(_table(two, local, nn, void, profile))
     sec.summary = _summary(two, local, nn, void, profile, z_dim)
     return sec
+
+
+def _within_budget(ctx: Context, cfg: Config, sec: Section) -> Config:
+    """``cfg`` with ``max_points`` capped (and a note) where the exact neighbour searches, O(n^2), would take longer
+    than zspace.io.limits.TIME_BUDGET_S; too many probes, or too much memory, is a one-line ConfigError."""
+    n_all, z_dim = ctx.latents.z.shape
+    n = min(cfg.max_points, n_all)
+    # the data's own neighbours and a matched Gaussian's (2 n queries against n rows), then 2 sources of probes
+    searches = lambda m: limits.estimate_knn_seconds(2 * m + 2 * cfg.n_probes, m, z_dim)  # noqa: E731
+    if searches(n) > limits.TIME_BUDGET_S / 2:
+        cap = max(3, int(np.sqrt(limits.TIME_BUDGET_S / 2 * limits.KNN_RATE / (2 * z_dim))))
+        if cap < n:
+            sec.notes.append(
+                f"max_points = {cfg.max_points:,} would make exact neighbour searches of about "
+                f"{searches(n):.3g} s; a random subset of {cap:,} points is analysed instead."
+            )
+            cfg, n = dataclasses.replace(cfg, max_points=cap), cap
+    nbytes = n * z_dim * (4 + 8 + 8) + 2 * n * cfg.k * 8 + 2 * cfg.n_probes * z_dim * 8  # points, Gaussian, distances
+    what = f"exact neighbour searches of {n:,} points and 2 x {cfg.n_probes:,} probes in {z_dim}-D"
+    limits.check_work(searches(n), nbytes, "manifold.n_probes", what)
+    return cfg
+
+
+def _paths_within_budget(cfg: Config, n_reference: int, image_values: int) -> None:
+    """Refuse decoded paths whose decoding and nearest-image searches would not fit the machine (one line)."""
+    images = cfg.n_pairs * cfg.steps
+    seconds = limits.estimate_decode_seconds(images, image_values) + limits.estimate_knn_seconds(
+        images + cfg.n_baseline, n_reference, image_values
+    )
+    what = f"{cfg.n_pairs:,} decoded paths of {cfg.steps} images, each compared with {n_reference:,} images"
+    limits.check_work(seconds, images * image_values * 4.0 * 2, "manifold.n_pairs", what)
 
 
 def _skip(sec: Section, note: str) -> Section:
@@ -212,6 +246,8 @@ def _paths(ctx: Context, cfg: Config, sec: Section) -> PathProfile | None:
     if inputs is None:
         return None
     model, data = inputs
+    n_reference = min(cfg.max_reference, max(len(data.indices("train")), len(data.indices("all"))))
+    _paths_within_budget(cfg, n_reference, int(np.prod(data.image_shape)))
     lat, rng = ctx.latents, ctx.rng(4)
     Z = lat.mu if lat.mu is not None else lat.z
     a = rng.integers(len(Z), size=cfg.n_pairs)

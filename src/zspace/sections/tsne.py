@@ -11,6 +11,7 @@ from zspace.analyses.tsne import PRESETS, TsneMap, tsne_map
 from zspace.config import Len, OneOf, Range, Seed
 from zspace.errors import ConfigError
 from zspace.figures.tsne import tsne_map as tsne_figure
+from zspace.io.limits import check_time, estimate_tsne_seconds
 from zspace.sections import maps as shared
 from zspace.sections.base import Context, FigureItem, Section, Table
 
@@ -50,6 +51,13 @@ def run(ctx: Context, cfg: Config) -> Section:
         top, "tsne.sizes", f"a t-SNE map of {top:,} points", bytes_per_point=_tsne_bytes(1, z_dim, cfg)
     )
     pcs = shared.fit_components(cfg.pca_components, z_dim, section.notes, "t-SNE")
+    per_size = len(cfg.presets) + len(pcs)  # maps of each subset: one per preset, one per PCA size
+    check_time(
+        estimate_tsne_seconds(sum(sizes), cfg.n_iter, per_size),
+        "tsne.sizes",
+        f"{per_size * len(sizes)} t-SNE maps ({len(cfg.presets)} presets and {len(pcs)} PCA sizes for each of the "
+        f"sizes {sizes}, {cfg.n_iter} iterations)",
+    )
     colors = shared.map_colors(ctx, cfg.color_by, section.notes)
     rng = ctx.rng(cfg.seed)
     maps: list[TsneMap] = []

@@ -20,6 +20,7 @@ from zspace.analyses.tsne import embed_tsne
 from zspace.config import DataConfig, Len, OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.cluster import explained_variance_plot, split_errors_plot
+from zspace.io.limits import check_time, estimate_kmeans_seconds, estimate_tsne_seconds
 from zspace.sections.base import FigureItem, Section, Table
 from zspace.studies.base import StudyContext, StudyResult
 from zspace.studies.clustering import Split, classifier_section, elbow_section, load_split, tsne_section
@@ -55,6 +56,23 @@ def validate(cfg: Config) -> None:
         )
     if any(d < 0 or d > 7 for d in cfg.spaces) or not cfg.spaces:
         raise ConfigError(f"spaces must be 0 (the 7 signals) or 1..7 PCA components, got {list(cfg.spaces)}")
+    check_work(cfg)
+
+
+ROWS, SIGNALS = 2_000, 7  # the UCI file: 2,000 rows of 7 signals
+
+
+def check_work(cfg: Config) -> None:
+    """Refuse, before any data is read, a study whose fits are estimated beyond zspace.io.limits.TIME_BUDGET_S
+    (one line naming the key): the classifier fits, the elbow and the t-SNE map, each with its own estimate."""
+    n_train = max(2, int(ROWS * (1 - cfg.test_fraction)))
+    fits = cfg.splits * len(cfg.spaces) * cfg.n_init
+    seconds = estimate_kmeans_seconds(n_train, SIGNALS, [min(cfg.n_clusters, n_train)], fits)
+    what = f"{fits:,} k-means fits of {cfg.n_clusters:,} clusters (splits x spaces x n_init)"
+    check_time(seconds, "splits", what)
+    ks = range(1, min(cfg.elbow_k_max, n_train - 1) + 1)
+    check_time(estimate_kmeans_seconds(n_train, SIGNALS, ks, 5), "elbow_k_max", f"the elbow's {5 * len(ks):,} fits")
+    check_time(estimate_tsne_seconds(ROWS, cfg.tsne_iter), "tsne_iter", f"a t-SNE map of {ROWS:,} rows")
 
 
 def run(cfg: Config, ctx: StudyContext) -> StudyResult:
