@@ -56,6 +56,11 @@ def test_logits_and_tanh_outputs_are_mapped_to_unit_range():
     tanh = wrap(decoder=identity_decoder(), z_dim=4, image_size=SIZE, channels=C, output="tanh")
     x = tanh.decode(torch.tensor([[-1.0, 0.0, 1.0, 3.0]])).detach().numpy().ravel()
     np.testing.assert_allclose(x, [0.0, 0.5, 1.0, 1.0])  # (x + 1) / 2, clamped (diffusers' decoders overshoot)
+    for output in ("logits", "tanh"):
+        nan = wrap(decoder=lambda z: torch.full((len(z), C, SIZE, SIZE), float("nan")), z_dim=4, image_size=SIZE,
+                   channels=C, output=output)  # fmt: skip
+        with pytest.raises(DataError, match="NaN or infinite"):
+            nan.decode(torch.zeros(1, 4))
 
 
 def test_encoder_outputs_tensor_tuple_or_encoding():

@@ -257,9 +257,7 @@ class ModelAdapter(DecodeLoop, nn.Module):
             return Encoding(z=z)
         if self.kind == "ae":  # an AE view of a VAE: its mean
             return Encoding(z=mu)
-        if not (bool(torch.isfinite(mu).all()) and bool(torch.isfinite(logvar).all())):
-            z = mu if z is None else z  # non-finite rows are counted and dropped downstream, as for any latents
-        elif z is None:
+        if z is None:  # rows with NaN or infinity stay so: embed's readers count and drop them, as for any latents
             kwargs = {"generator": generator} if generator is not None else {}
             eps = torch.randn(mu.shape, device=mu.device, dtype=torch.float32, **kwargs)
             z = mu + torch.exp(0.5 * logvar) * eps
@@ -279,14 +277,14 @@ class ModelAdapter(DecodeLoop, nn.Module):
             raise DataError(f"{self.name}: the decoder must return floating-point images, got {out.dtype}")
         out = out.float()
         if self.output == "logits":
-            return torch.sigmoid(out)
-        if self.output == "tanh":
-            return ((out + 1.0) / 2.0).clamp_(0.0, 1.0)
+            out = torch.sigmoid(out)
+        elif self.output == "tanh":
+            out = (out + 1.0) / 2.0
         if out.numel():
             low, high = (float(v) for v in torch.aminmax(out.detach()))
             if not (math.isfinite(low) and math.isfinite(high)):
                 raise DataError(f"{self.name}: the decoder returned NaN or infinite values")
-            if low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
+            if self.output == "probs" and (low < -RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE):
                 raise DataError(
                     f"{self.name}: the decoder returned values in [{low:.4g}, {high:.4g}], not in [0, 1]: pass "
                     f"output='logits' (sigmoid) or output='tanh' ([-1, 1])"
