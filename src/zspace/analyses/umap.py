@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.analyses.tsne import knn_preservation
+from zspace.analyses.tsne import knn_preservation, reduce_pca
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ class UmapMap:
     n_neighbors: int  # as used, after any lowering for few points
     min_dist: float
     seconds: float
-    knn_preservation: float
+    knn_preservation: float  # share of the k nearest neighbours in the input points kept in the map
     k: int
+    pca_components: int | None = None  # the points were projected onto this many principal components first
 
     @property
     def n(self) -> int:
@@ -58,6 +59,7 @@ class UmapMap:
             "knn_preservation": self.knn_preservation,
             "knn_chance": self.k / (self.n - 1),
             "k": self.k,
+            "pca_components": self.pca_components,
         }
 
 
@@ -101,12 +103,20 @@ def umap_map(
     random_state: int = 0,
     k: int = 10,
     n_queries: int | None = 2_000,
+    pca_components: int | None = None,
 ) -> UmapMap:
-    """:func:`umap_embed` of ``X`` (n_samples, n_features), timed and scored by :func:`knn_preservation`."""
+    """:func:`umap_embed` of ``X`` (n_samples, n_features), timed and scored by :func:`knn_preservation`.
+
+    With ``pca_components`` the points are projected onto that many principal components first (timed with the
+    map); the score is always against ``X`` itself, as t-SNE's (:func:`zspace.analyses.tsne.tsne_map`), so maps
+    with and without PCA, and UMAP and t-SNE maps, compare on one number: the share of each point's ``k`` nearest
+    neighbours in ``X`` that stay among its ``k`` nearest in the map (chance: ``k / (n_samples - 1)``).
+    """
     t0 = time.perf_counter()
-    Y = umap_embed(X, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state)
+    inputs = X if pca_components is None else reduce_pca(np.asarray(X), pca_components, random_state=random_state)
+    Y = umap_embed(inputs, n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state)
     seconds = time.perf_counter() - t0
     kk = min(k, len(X) - 2)
     kept = knn_preservation(X, Y, k=kk, n_queries=n_queries, random_state=random_state)
     log.info("UMAP of %d points: %.1f s, kNN(%d) kept %.3f", len(X), seconds, kk, kept)
-    return UmapMap(Y, min(n_neighbors, len(X) - 1), min_dist, seconds, kept, kk)
+    return UmapMap(Y, min(n_neighbors, len(X) - 1), min_dist, seconds, kept, kk, pca_components)

@@ -112,7 +112,7 @@ def _embed_with_model(args: argparse.Namespace, device) -> int:
             data,
             out,
             split=args.split,
-            batch_size=args.batch_size or 16,
+            batch_size=16 if args.batch_size is None else args.batch_size,
             device=device,
             seed=args.seed,
             progress=progress,
@@ -154,7 +154,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             data,
             out,
             split=args.split,
-            batch_size=args.batch_size or 512,
+            batch_size=512 if args.batch_size is None else args.batch_size,
             device=device,
             eps_factor=args.eps_factor,
             seed=args.seed,
@@ -335,7 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from zspace import __version__
-    from zspace.sections import COMPARED, SECTIONS
+    from zspace.sections import COMPARED, OPT_IN, default_sections
 
     p = argparse.ArgumentParser(prog="zspace", description="Train AEs/VAEs on images and map their latent space.")
     p.add_argument("--version", action="version", version=f"zspace {__version__}")
@@ -398,7 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     _table_options(a)
     a.add_argument("--config", help="analysis TOML: one table per analysis, e.g. [radius] width = 0.05")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. radius.width=0.05")
-    a.add_argument("--only", help=f"comma-separated analyses of {', '.join(SECTIONS)}; e.g. radius,pca")
+    a.add_argument(
+        "--only",
+        help=f"comma-separated analyses of {', '.join(default_sections())} (the default), "
+        f"{', '.join(OPT_IN)} (on request); e.g. radius,pca",
+    )
     a.add_argument("--out", help="report folder (default SOURCE/analysis)")
     a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
     a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")

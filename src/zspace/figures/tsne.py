@@ -1,4 +1,4 @@
-"""Scatter plots of 2-D maps (t-SNE) of a latent space, coloured by class where there are classes."""
+"""Scatter plots of 2-D maps (t-SNE, UMAP) of a latent space, coloured by class where there are classes."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def tsne_map(
 ) -> Figure:
     """A 2-D map ``Y`` (n, 2), points coloured by class ``colors`` (n,) int with legend ``names``, or plain.
 
-    t-SNE axes have no meaning of their own, so the ticks are hidden.
+    The axes of a t-SNE or UMAP map have no meaning of their own, so the ticks are hidden.
     """
     Y = np.asarray(Y)
     size, alpha = marker_style(len(Y))

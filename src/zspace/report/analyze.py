@@ -24,7 +24,7 @@ from zspace.latents.freshness import model_of, run_latents, run_of
 from zspace.latents.tables import TABLE_SUFFIXES, TableColumns, read_table
 from zspace.report.page import write_report
 from zspace.runs.folder import CONFIG, Run, load_run
-from zspace.sections import SECTIONS, section_module
+from zspace.sections import SECTIONS, default_sections, section_module
 from zspace.sections.base import Context, Section
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def analysis_settings(
     unknown = sorted(set(d) - set(SECTIONS) - {"only", "seed"})
     if unknown:
         raise ConfigError(f"unknown analysis config key {unknown[0]!r} (known: only, seed, {', '.join(SECTIONS)})")
-    keys = [k.strip() for k in only.split(",") if k.strip()] if only else list(d.get("only", SECTIONS))
+    keys = [k.strip() for k in only.split(",") if k.strip()] if only else list(d.get("only", default_sections(d)))
     bad = [k for k in keys if k not in SECTIONS]
     if bad:
         raise ConfigError(f"unknown analysis {bad[0]!r} (known: {', '.join(SECTIONS)})")

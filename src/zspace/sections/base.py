@@ -72,6 +72,8 @@ class Context:
     progress: Any = None  # progress(what, done, total) from inside long analyses (t-SNE maps, elbow fits), or None
     _dataset: Any = field(default=None, repr=False)
     given_model: Any = None  # a model given without a run (any object with encode/decode), used before the run's
+    # what a section leaves for the later ones of the same report, by its key (t-SNE's maps, for UMAP's comparison)
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def tick(self, what: str, done: int, total: int) -> None:
         """Report progress inside a long analysis (the CLI draws a bar; the library never prints)."""

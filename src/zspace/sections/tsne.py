@@ -75,6 +75,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     section.tables.append(_table(maps))
     section.metrics = {"maps": [m.to_metrics() for m in maps], "k": K, "n_queries": N_QUERIES}
     section.summary = _summary(maps)
+    ctx.shared["tsne"] = maps  # for the UMAP section's comparison
     return section
 
 
