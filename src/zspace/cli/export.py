@@ -1,7 +1,7 @@
 """``zspace export``: one row per latent point (coordinates, labels, per-point numbers) as Parquet, Arrow or CSV.
 
-It only parses arguments and calls :func:`zspace.latents.export.export`; every option is declared once, on
-:class:`~zspace.latents.export.ExportConfig`, and parsed against that declaration here.
+It only parses arguments and calls :func:`zspace.report.export.export`; every option is declared once, on
+:class:`~zspace.report.export.ExportConfig`, and parsed against that declaration here.
 """
 
 from __future__ import annotations
@@ -18,20 +18,23 @@ log = logging.getLogger("zspace")
 
 
 def _declared(name: str, flag: str) -> Callable[[str], typing.Any]:
-    from zspace.latents.export import ExportConfig
+    from zspace.report.export import ExportConfig
 
     return declared_arg(typing.get_type_hints(ExportConfig, include_extras=True)[name], flag)
 
 
 def _help(name: str, text: str) -> str:
-    from zspace.latents.export import ExportConfig
+    from zspace.report.export import ExportConfig
 
     return f"{text} ({declared_help(ExportConfig, name)}; default {getattr(ExportConfig, name)})"
 
 
-def add_command(command: Callable[..., argparse.ArgumentParser], table_options: Callable) -> None:
-    """Register ``zspace export`` with ``command(name, help=...)`` (the main parser's subcommand factory)."""
-    from zspace.latents.export import KEYS, SUFFIXES
+def add_command(
+    command: Callable[..., argparse.ArgumentParser], table_options: Callable, table_columns: Callable
+) -> None:
+    """Register ``zspace export`` with ``command(name, help=...)`` (the main parser's subcommand factory);
+    ``table_options(parser)`` adds analyze's --column/--labels/--attributes, ``table_columns(args)`` reads them."""
+    from zspace.report.export import KEYS, SUFFIXES
 
     p = command(
         "export",
@@ -57,13 +60,12 @@ def add_command(command: Callable[..., argparse.ArgumentParser], table_options: 
     p.add_argument("--class-names", metavar="FILE", help="names of classes 0..K-1, one per line (UTF-8)")
     p.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
     p.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, table_columns=table_columns)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from zspace.cli.main import _table_columns
     from zspace.cli.progress import bar
-    from zspace.latents.export import export
+    from zspace.report.export import export
     from zspace.train.loop import resolve_device
 
     options = {"only": args.only, "seed": args.seed, "k": args.k, "vectors": not args.no_vectors}
@@ -76,7 +78,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         table = export(
             args.source,
             args.to,
-            table=_table_columns(args),
+            table=args.table_columns(args),
             class_names=args.class_names,
             split=args.split,
             device=str(resolve_device(args.device)),

@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(command)
     from zspace.cli.export import add_command as add_export
 
-    add_export(command, _table_options)
+    add_export(command, _table_options, _table_columns)
     return p
 
 

@@ -1,4 +1,4 @@
-"""``zspace export`` / ``zspace.latents.export.export``: one row per point, read back with pyarrow, with values
+"""``zspace export`` / ``zspace.report.export.export``: one row per point, read back with pyarrow, with values
 checked by hand on tiny data; the same values from an .npy, a latents folder and a Parquet table; hostile input."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from zspace.cli.main import main
 from zspace.errors import ConfigError
-from zspace.latents.export import export, metadata
+from zspace.report.export import export, metadata
 
 CHEAP = "pca,radius,nn,lid,void,cluster"  # everything but the two maps (their own test below)
 
