@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch.distributed as dist
 
@@ -65,7 +66,7 @@ def test_a_refusal_on_either_process_stops_both_with_one_line(tmp_path):
         launch(0, ports[0], tmp_path / "a0"),
         launch(1, ports[0], tmp_path / "a1", "--set", "model.z_dim=0"),
         launch(0, ports[1], tmp_path / "b0", "--set", 'data.name="mnist"', "--data", str(tmp_path / "no-such-data")),
-        launch(1, ports[1], tmp_path / "b1"),
+        launch(1, ports[1], tmp_path / "b1", "--set", 'data.name="mnist"', "--data", str(tmp_path / "elsewhere")),
         launch(0, ports[2], tmp_path / "c0"),
         launch(1, ports[2], tmp_path / "c1", "--epochs", "many"),
     ]
@@ -116,8 +117,8 @@ def test_ctrl_c_stops_processes_waiting_for_the_others_and_a_missing_one_is_name
     client = launch(1, client_port, tmp_path / "c")
     lonely = launch(0, lonely_port, tmp_path / "l", "--set", "train.dist_timeout=2")
     try:
-        assert wait_for_key(dist.PrefixStore("zspace-start", server), "status/1", client) == "ok"
-        assert wait_for_key(store_client(host_port), "status/0", alone) == "ok"  # rank 0 is in its waiting loop
+        assert wait_for_key(dist.PrefixStore("zspace-start", server), "status/1", client).startswith("ok:{")
+        assert wait_for_key(store_client(host_port), "status/0", alone).startswith("ok:{")  # rank 0 is waiting
         t0 = time.monotonic()
         for p in (alone, client):
             p.send_signal(signal.SIGINT)
@@ -150,3 +151,55 @@ def test_refuse_without_a_launcher_does_nothing(monkeypatch):
     with pytest.raises(ValueError, match="boom"), distributed.refusing():
         raise ValueError("boom")
     assert time.monotonic() - t0 < 1
+
+
+def write_mnist(folder: Path, n_train: int = 300, n_test: int = 100) -> None:
+    """Random 28x28 idx files in MNIST's layout (labels 0..9)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        for kind, array in (("images-idx3", rng.integers(0, 256, (n, 28, 28))), ("labels-idx1", np.arange(n) % 10)):
+            header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+            (folder / f"{prefix}-{kind}-ubyte").write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_another_config_or_a_data_folder_missing_on_one_machine_stops_both_with_one_line(tmp_path):
+    """Two valid configs that differ (z_dim 4 and 5) would train two different models; and (another launch at the
+    same time) process 1's copy of the data is missing where process 0's loads: each pair stops, exit 2."""
+    write_mnist(tmp_path / "mnist")
+    mnist = ["--set", 'data.name="mnist"']
+    ports = [free_port(), free_port()]
+    procs = [
+        launch(0, ports[0], tmp_path / "a0"),
+        launch(1, ports[0], tmp_path / "a1", "--set", "model.z_dim=5"),
+        launch(0, ports[1], tmp_path / "b0", *mnist, "--data", str(tmp_path / "mnist")),
+        launch(1, ports[1], tmp_path / "b1", *mnist, "--data", str(tmp_path / "no-copy-here")),
+    ]
+    t0 = time.monotonic()
+    errs = finish_all(procs, timeout=120)
+    assert time.monotonic() - t0 < QUICK
+    assert [p.returncode for p in procs] == [2, 2, 2, 2], errs
+    assert lines(errs[0]) == [
+        "zspace: error: process 1 of 2 was started with another config than process 0: model.z_dim is 5 there and 4 "
+        "on process 0; start every process with the same config and options"
+    ]
+    assert lines(errs[2]) == [f"zspace: error: process 1 of 2: data path {tmp_path / 'no-copy-here'} does not exist"]
+    assert lines(errs[1]) == lines(errs[3]) == []
+    assert not (tmp_path / "a0" / "runs").exists()
+    assert not (tmp_path / "b0" / "runs" / "digits-demo" / "checkpoint.safetensors").exists()  # no training
+
+
+def test_only_the_shared_keys_of_a_config_are_compared():
+    from zspace.config import load_config
+    from zspace.train import distributed
+
+    a = load_config(DIGITS, [("data.workers", 2), ("train.threads", 1), ("out_dir", "/a")]).to_dict()
+    b = load_config(DIGITS, [("data.workers", 8), ("train.threads", 2), ("out_dir", "/b")]).to_dict()
+    c = load_config(DIGITS, [("train.lr", 0.25)]).to_dict()
+    two = distributed.World(rank=0, size=2)
+    same = {0: distributed.comparable_config(a), 1: distributed.comparable_config(b)}
+    assert distributed._first_difference(two, same) is None  # where each machine keeps data and writes may differ
+    other = {0: distributed.comparable_config(a), 1: distributed.comparable_config(c)}
+    assert distributed._first_difference(two, other).startswith(
+        f"process 1 of 2 was started with another config than process 0: train.lr is 0.25 there and {a['train']['lr']} "
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import json
 import logging
 import os
 import re
@@ -73,11 +74,12 @@ def environment_world() -> World:
         raise ConfigError(f"WORLD_SIZE is set but RANK is missing or not a number ({e}); start with torchrun") from None
 
 
-def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
+def init(device: torch.device, timeout_s: float, config: dict[str, Any] | None = None) -> tuple[World, torch.device]:
     """Join the process group torchrun describes; returns this process's place and its device.
 
-    Every process first says in the launcher's store that it is ready (:func:`agree_to_start`); a process that
-    refused to start (see :func:`refuse`) stops all the others with one line before any collective.
+    Every process first says in the launcher's store that it is ready, with its ``config`` (:func:`agree_to_start`);
+    a process that refused to start (see :func:`refuse`), or was given another config, stops all the others with
+    one line before any collective.
     """
     if not launched():
         return SINGLE, device
@@ -92,7 +94,7 @@ def init(device: torch.device, timeout_s: float) -> tuple[World, torch.device]:
         # the next collective or read-back as an exception, which ``collectives`` turns into one line.
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2")
     if not dist.is_initialized():
-        store = agree_to_start(world, timeout_s)
+        store = agree_to_start(world, timeout_s, config)
         kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
         with collectives(mixed=False):
             dist.init_process_group(
@@ -166,19 +168,20 @@ def _first(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _exchange(world: World, refusal: str | None, timeout_s: float) -> dict[int, str]:
-    """Publish this process's outcome and read the others'; returns the refusals of the others, by rank.
+def _exchange(world: World, refusal: str | None, timeout_s: float, config: str = "") -> tuple[dict, dict]:
+    """Publish this process's outcome (and, when ready, its ``config``) and read the others'.
 
-    A ready process waits (up to ``timeout_s``) until every other one has answered or one has refused; a
-    refusing process only waits when it serves the store (rank 0 of a plain launch), until the others have read.
+    Returns ``(refusals, configs)``: the others' refusals and the ready ones' configs, by rank. A ready process
+    waits (up to ``timeout_s``) until every other one has answered or one has refused; a refusing process only
+    waits when it serves the store (rank 0 of a plain launch), until the others have read.
     """
     store = dist.PrefixStore(_PREFIX, _started["store"])
-    store.set(f"status/{world.rank}", "ok" if refusal is None else f"refused:{refusal}")
+    store.set(f"status/{world.rank}", f"ok:{config}" if refusal is None else f"refused:{refusal}")
     _started["decided"] = True
     if refusal is not None and not _started["host"]:
-        return {}
+        return {}, {}
     pending = set(range(world.size)) - {world.rank}
-    answered_ok: set[int] = set()
+    configs: dict[int, str] = {}
     refusals: dict[int, str] = {}
     deadline = time.monotonic() + timeout_s
     while pending and not (refusals and refusal is None):
@@ -186,13 +189,13 @@ def _exchange(world: World, refusal: str | None, timeout_s: float) -> dict[int, 
             if store.check([f"status/{r}"]):
                 pending.discard(r)
                 value = store.get(f"status/{r}").decode("utf-8", "replace")
-                if value == "ok":
-                    answered_ok.add(r)
+                if value.startswith("ok:"):
+                    configs[r] = value.removeprefix("ok:")
                 else:
                     refusals[r] = value.removeprefix("refused:")
         if pending and time.monotonic() > deadline:
             if refusal is not None:
-                return refusals  # told whoever came; the others find nobody at the address
+                return refusals, configs  # told whoever came; the others find nobody at the address
             missing = ", ".join(map(str, sorted(pending)))
             raise DistributedFailure(
                 f"process {world.rank} of {world.size}: process {missing} did not start within {timeout_s:g} s "
@@ -201,28 +204,81 @@ def _exchange(world: World, refusal: str | None, timeout_s: float) -> dict[int, 
         if pending:
             time.sleep(_POLL_S)
     store.set(f"seen/{world.rank}", "1")
-    if _started["host"] and (refusal is not None or refusals):  # keep the store up until the ready ones have read
-        waiting = set(answered_ok)
-        while waiting and time.monotonic() < deadline:
-            waiting = {r for r in waiting if not store.check([f"seen/{r}"])}
-            if waiting:
-                time.sleep(_POLL_S)
-    return refusals
+    if refusal is not None or refusals:
+        _linger(store, set(configs), deadline)
+    return refusals, configs
 
 
-def agree_to_start(world: World, timeout_s: float) -> dist.Store:
+def _linger(store: dist.Store, ready: set[int], deadline: float) -> None:
+    """Rank 0 of a plain launch serves the store: before it stops, it waits until the ``ready`` processes have
+    read every answer (their ``seen`` key), so that they stop with the same line instead of a lost connection."""
+    if not _started["host"]:
+        return
+    while ready and time.monotonic() < deadline:
+        ready = {r for r in ready if not store.check([f"seen/{r}"])}
+        if ready:
+            time.sleep(_POLL_S)
+
+
+# Keys that may differ between the processes of one launch: where each machine keeps its copy of the data and
+# writes (only rank 0 writes), and how many threads or decoding workers each one uses.
+LOCAL_KEYS = frozenset({"out_dir", "data.path", "data.attributes", "data.cache_dir", "data.workers", "train.threads",
+                        "train.init_from", "train.device"})  # fmt: skip
+
+
+def comparable_config(config: dict[str, Any] | None) -> str:
+    """A run config (``RunConfig.to_dict()``) as canonical JSON without the :data:`LOCAL_KEYS`; "" for None."""
+    if config is None:
+        return ""
+    flat = {k: v for k, v in _flatten(config).items() if k not in LOCAL_KEYS}
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flatten(v, f"{prefix}{k}.")
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _first_difference(world: World, configs: dict[int, str]) -> str | None:
+    """The first process whose config differs from process 0's, and the first key that differs (the same answer
+    on every process), or None when every process trains the same run."""
+    base = json.loads(configs[0]) if configs.get(0) else None
+    if base is None:
+        return None
+    for r in range(1, world.size):
+        other = json.loads(configs[r]) if configs.get(r) else None
+        if other is None or other == base:
+            continue
+        key = min(k for k in set(base) | set(other) if base.get(k) != other.get(k))
+        return (
+            f"process {r} of {world.size} was started with another config than process 0: {key} is "
+            f"{json.dumps(other.get(key))[:60]} there and {json.dumps(base.get(key))[:60]} on process 0; start "
+            "every process with the same config and options"
+        )
+    return None
+
+
+def agree_to_start(world: World, timeout_s: float, config: dict[str, Any] | None = None) -> dist.Store:
     """Say this process is ready and wait until every other one is; returns the store the group forms on.
+
+    ``config`` (``RunConfig.to_dict()``) is compared across the processes, apart from the :data:`LOCAL_KEYS`.
 
     Raises
     ------
     ConfigError
-        When another process refused to start: ``process 1 of 2 refused to start: <its one line>``.
+        When another process refused to start (``process 1 of 2 refused to start: <its one line>``), or was
+        started with another config (naming the first key that differs).
     DistributedFailure
         When another process did not show up within ``timeout_s``.
     """
     _connect(world, timeout_s)
     try:
-        refusals = _exchange(world, None, timeout_s)
+        refusals, configs = _exchange(world, None, timeout_s, comparable_config(config))
     except KeyboardInterrupt:  # the others stop too, instead of waiting for this one
         with contextlib.suppress(RuntimeError, dist.DistError):
             dist.PrefixStore(_PREFIX, _started["store"]).set(f"status/{world.rank}", "refused:interrupted (Ctrl-C)")
@@ -236,6 +292,11 @@ def agree_to_start(world: World, timeout_s: float) -> dist.Store:
     if refusals:
         rank = min(refusals)
         raise ConfigError(f"process {rank} of {world.size} refused to start: {refusals[rank]}")
+    configs[world.rank] = comparable_config(config)
+    mismatch = _first_difference(world, configs)
+    if mismatch:
+        _linger(dist.PrefixStore(_PREFIX, _started["store"]), set(configs) - {world.rank}, time.monotonic() + timeout_s)
+        raise ConfigError(mismatch)
     return _started["store"]
 
 
@@ -346,6 +407,28 @@ def run_on_main(world: World, fn: Callable[[], T]) -> T:
     if status == "error":
         raise value
     return value
+
+
+def all_ok(world: World, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on every process and agree on the outcome: a bad-input error (:class:`ZSpaceError`) on any
+    process is raised on every one (``process 1 of 2: <its line>`` on the others), so that a data folder missing on
+    one machine stops all processes with one line instead of leaving the others to find a lost peer."""
+    if not world.distributed:
+        return fn()
+    result: Any = None
+    error: ZSpaceError | None = None
+    try:
+        result = fn()
+    except ZSpaceError as e:  # raised below, once every process has said how it went
+        error = e
+    answers: list[Any] = [None] * world.size
+    guarded(dist.all_gather_object, answers, None if error is None else _first(error))
+    if error is not None:
+        raise error
+    failed = next(((r, a) for r, a in enumerate(answers) if a), None)
+    if failed is not None:
+        raise ConfigError(f"process {failed[0]} of {world.size}: {failed[1]}")
+    return result
 
 
 def share_bytes(world: World, data: bytes | None) -> bytes:

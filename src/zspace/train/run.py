@@ -85,7 +85,7 @@ def train_run(
     """
     with distributed.refusing(cfg.train.dist_timeout):  # a bad data path on one process stops them all
         cfg = resolve(cfg)
-    world, device = distributed.init(resolve_device(cfg.train.device), cfg.train.dist_timeout)
+    world, device = distributed.init(resolve_device(cfg.train.device), cfg.train.dist_timeout, cfg.to_dict())
     ok = False
     try:
         run_dir = _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch)
@@ -171,4 +171,4 @@ def _load_data(cfg: RunConfig, world: distributed.World, progress: Progress | No
     """Rank 0 loads (and builds the cache) first; the other processes then read what it built."""
     loaded: list[Dataset] = []
     distributed.run_on_main(world, lambda: loaded.append(load_dataset(cfg.data, progress=progress)))
-    return loaded[0] if loaded else load_dataset(cfg.data)
+    return distributed.all_ok(world, lambda: loaded[0] if loaded else load_dataset(cfg.data))  # one bad copy stops all
