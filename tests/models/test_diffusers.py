@@ -169,6 +169,9 @@ def test_analyze_decodes_with_the_recorded_model(latents, tmp_path):
     assert not decode["skipped"], decode["notes"]
     assert decode["probes"]["gaussian"]["n"] == 10
     assert decode["interpolation"]
+    # the faces the latents came from are found again (meta data_config): reconstructions beside their originals
+    assert decode["reconstruction"]["n"] == 4
+    assert decode["reconstruction"]["loss"] == "bce"
     assert "AutoencoderKL" in metrics["source"]["freshness"]
     assert metrics["source"]["z_dim"] == Z_DIM
     assert metrics["source"]["kind"] == "vae"

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from zspace.config import DataConfig, from_mapping
 from zspace.data import Dataset, Progress, load_dataset
 from zspace.data.names import check_names
 from zspace.errors import DataError, ZSpaceError
@@ -112,7 +111,7 @@ def _resolved_explorer(source: Any, *, split, device, cfg, progress, table, labe
         log.info("explorer: %s comes without a model: its points are shown, clicks decode nothing", src.name)
     elif src.freshness:
         log.info("explorer: %s", src.freshness)
-    data = src.dataset if src.run is not None else _latents_dataset(lat)
+    data = src.dataset  # a run's, once loaded, or the images of ``zspace embed --model``'s latents
     if data is None and src.run is not None:
         data = _try_dataset(src.run)
     images, train_mask = _aligned_images(lat, data)
@@ -132,19 +131,6 @@ def _resolved_explorer(source: Any, *, split, device, cfg, progress, table, labe
         tsne_cache=Path(lat.path) if owned else None,  # only in a folder zspace wrote; else kept in memory
         cfg=cfg,
     )
-
-
-def _latents_dataset(latents: Latents) -> Dataset | None:
-    """The images a latents folder of ``zspace embed --model`` was encoded from (``meta["data_config"]``), or None
-    (with a warning when they cannot be loaded any more)."""
-    spec = latents.meta.get("data_config")
-    if not isinstance(spec, dict):
-        return None
-    try:
-        return load_dataset(from_mapping(DataConfig, spec, "data."))
-    except ZSpaceError as e:
-        log.warning("the latents' images cannot be loaded (%s); the explorer shows points without images", e)
-        return None
 
 
 def _label_names(run, latents: Latents) -> list[str] | None:

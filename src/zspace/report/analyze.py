@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zspace.config import check_finite, from_mapping, load_toml, parse_override, set_key, short_repr
+from zspace.config import DataConfig, check_finite, from_mapping, load_toml, parse_override, set_key, short_repr
 from zspace.data import Progress, load_dataset
 from zspace.data.names import check_names, read_names
-from zspace.errors import ConfigError, DataError
+from zspace.errors import ConfigError, DataError, ZSpaceError
 from zspace.latents.embedding import Latents, load_latents
 from zspace.latents.files import SUFFIXES, read_embeddings
 from zspace.latents.freshness import model_of, run_latents, run_of
@@ -71,12 +71,13 @@ def open_source(
     if (path / "z.npy").is_file():
         latents = load_latents(path)
         run, note = run_of(latents)  # refuses another run at the recorded place, or changed weights
-        model = None
+        model, data = None, None
         if run is None:  # a model from elsewhere (zspace embed --model), refused when its weights changed since
             model, model_note = model_of(latents, device=device)
             note = note or model_note
+            data = embedded_dataset(latents) if model is not None else None  # originals beside reconstructions
         name = run.config.name if run else path.name
-        return Source(latents, run, name, path, freshness=note, model=model)
+        return Source(latents, run, name, path, freshness=note, model=model, dataset=data)
     if path.suffix.lower() in SUFFIXES:
         latents = read_embeddings(path)
         return Source(latents, None, path.stem, path.parent, default_out=path.parent / f"{path.stem}-analysis")
@@ -86,6 +87,19 @@ def open_source(
         f"{path} is neither a run folder ({CONFIG}), a latents folder (z.npy) nor an embeddings file "
         f"({', '.join(SUFFIXES)}) or a table ({', '.join(TABLE_SUFFIXES)})"
     )
+
+
+def embedded_dataset(latents: Latents) -> Any:
+    """The images a latents folder of ``zspace embed --model`` was encoded from (its ``meta["data_config"]``,
+    loaded through the image cache), or None when it names none or they cannot be loaded any more (a warning)."""
+    spec = latents.meta.get("data_config")
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return load_dataset(from_mapping(DataConfig, spec, "data."))
+    except ZSpaceError as e:
+        log.warning("the latents' images cannot be loaded (%s); going on without them", e)
+        return None
 
 
 def run_source(run: Run, *, split: str = "all", progress: Progress | None = None, device: str = "cpu") -> Source:
