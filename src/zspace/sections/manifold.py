@@ -236,7 +236,8 @@ def _path_inputs(ctx: Context, sec: Section) -> tuple[Any, Any] | None:
         return None
     data = ctx.dataset()
     if data is None or not data.is_image or len(data) < 2:
-        sec.notes.append("decoded interpolation paths skipped: the run's image data could not be loaded.")
+        why = "the run's image data could not be loaded" if ctx.run is not None else "no image data with these latents"
+        sec.notes.append(f"decoded interpolation paths skipped: {why}.")
         return None
     return model, data
 
