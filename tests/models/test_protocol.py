@@ -313,6 +313,9 @@ def test_analyze_decodes_with_a_wrapped_module(celeba_latents, tmp_path):
     assert images.shape == (4, IMG, IMG, 3)
     assert images.min() >= 0.0
     assert images.max() <= 1.0
+    other = zspace.analyze(np.zeros((10, Z + 1)), model=model, only="decode")  # latents of another width
+    assert other.section("decode").skipped
+    assert any(f"the model has z_dim {Z}, the latents {Z + 1}" in n for n in other.section("decode").notes)
     saved = report.save(tmp_path / "report")
     assert {"decode-gaussian.png", "decode-interpolation_slerp.png"} <= {p.name for p in saved.parent.glob("*.png")}
     assert json.loads((saved.parent / "metrics.json").read_text())["sections"]["decode"]["probes"]

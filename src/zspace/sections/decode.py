@@ -82,9 +82,7 @@ def _cannot_decode(lat, model) -> str | None:
     if model is None:
         return "no model to decode with: these latents come without their run (a bare latents folder)."
     if model.cfg.z_dim != lat.z.shape[1]:
-        return (
-            f"the run's model has z_dim {model.cfg.z_dim}, the latents {lat.z.shape[1]}: they do not belong together."
-        )
+        return f"the model has z_dim {model.cfg.z_dim}, the latents {lat.z.shape[1]}: they do not belong together."
     return None
 
 
