@@ -166,3 +166,23 @@ def test_umap_is_opt_in_named_or_configured():
     assert keys == list(SECTIONS)
     assert configs["umap"].n_neighbors == 5
     assert analysis_settings(base={"only": ["umap"]})[0] == ["umap"]
+
+
+def test_cli_analyze_only_tsne_umap_writes_the_comparison(tmp_path, capsys):
+    from zspace.cli.main import main
+
+    X, _ = two_blobs(40)
+    np.save(tmp_path / "emb.npy", X)
+    tsne_fast = ["--set", "tsne.presets=['default']", "--set", "tsne.pca_components=[]", "--set", "tsne.n_iter=250"]
+    out = ["--out", str(tmp_path / "r")]
+    rc = main(["-q", "analyze", str(tmp_path / "emb.npy"), "--only", "tsne,umap", *tsne_fast, *out])
+    assert rc == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert list(metrics["sections"]) == ["tsne", "umap"]
+    assert problems(metrics) == []
+    (v,) = metrics["sections"]["umap"]["vs_tsne"]
+    assert v["tsne_knn_preservation"] == metrics["sections"]["tsne"]["maps"][0]["knn_preservation"]
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "UMAP maps" in page
+    assert "t-SNE (default preset)" in page
+    assert (tmp_path / "r" / "umap-40.png").is_file()
