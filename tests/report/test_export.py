@@ -150,7 +150,8 @@ def test_same_values_from_npy_latents_folder_and_parquet(tmp_path):
 def test_maps_fitted_on_a_subsample_place_the_rest():
     rng = np.random.default_rng(3)
     z = rng.standard_normal((60, 5))
-    t = export(z, only="tsne,umap,pca", tsne_max=40, umap_max=40, seed=7)
+    # UMAP on all 60 points (its numba compilation is shared with tests/analyses/test_umap.py in a full run)
+    t = export(z, only="tsne,umap,pca", tsne_max=40, seed=7)
     assert t.column_names == ["index", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y", "z"]
     for name in ("tsne_x", "tsne_y", "umap_x", "umap_y"):
         col = t.column(name)
@@ -158,12 +159,42 @@ def test_maps_fitted_on_a_subsample_place_the_rest():
         assert np.isfinite(col.to_numpy()).all()
     cols = metadata(t)["columns"]
     assert (cols["tsne"]["fitted_on"], cols["tsne"]["placed"]) == (40, 20)
-    assert (cols["umap"]["fitted_on"], cols["umap"]["placed"]) == (40, 20)
     assert cols["tsne"]["placement"] == "openTSNE TSNEEmbedding.transform"
+    assert (cols["umap"]["fitted_on"], cols["umap"]["placed"]) == (60, 0)
     assert cols["pca"]["fitted_on"] == 60
     P = np.stack([t.column("pca_x").to_numpy(), t.column("pca_y").to_numpy()], axis=1)
     c = z - z.mean(axis=0)
     np.testing.assert_allclose(np.abs(P[:, 0]), np.abs(c @ np.linalg.svd(c)[2][0]), rtol=1e-4, atol=1e-5)
+
+
+def test_umap_fitted_on_a_subsample_places_the_rest_with_its_transform(monkeypatch):
+    """The placement wiring, with a stand-in for umap.UMAP (a real transform compiles numba code for a minute)."""
+    import zspace.analyses.umap as umap_module
+
+    fitted = []
+
+    class FakeUmap:
+        n_neighbors, min_dist = 15, 0.1
+
+        def __init__(self, X):
+            fitted.append(X)
+            self.embedding_ = X[:, :2] + 1000.0
+
+        def transform(self, X):
+            return X[:, :2] - 1000.0
+
+    monkeypatch.setattr(umap_module, "fit_umap", lambda X, random_state: FakeUmap(X))
+    z = np.random.default_rng(6).standard_normal((50, 3)).astype(np.float32)
+    t = export(z, only="umap", umap_max=30, seed=2)
+    x = t.column("umap_x").to_numpy()
+    fit_rows = np.flatnonzero(x > 500)
+    assert len(fitted[0]) == len(fit_rows) == 30
+    np.testing.assert_array_equal(fitted[0], z[fit_rows])  # fitted on exactly those rows, in order
+    np.testing.assert_allclose(x, np.where(x > 500, z[:, 0] + 1000, z[:, 0] - 1000))  # the rest placed
+    info = metadata(t)["columns"]["umap"]
+    assert (info["fitted_on"], info["placed"], info["placement"]) == (30, 20, "umap.UMAP.transform")
+    again = export(z, only="umap", umap_max=30, seed=2).column("umap_x").to_numpy()
+    np.testing.assert_array_equal(again, x)  # the subsample is seeded
 
 
 def test_neighbours_on_a_subsample_leave_the_other_rows_null():
