@@ -309,7 +309,7 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    name: Annotated[str, Len(1, 200), Without("/\0")] = "run"  # run folder name under out_dir
+    name: Annotated[str, Len(1, 4096)] = "run"  # run folder name under out_dir (validate: a folder name)
     out_dir: PathText = "runs"  # parent folder of run folders
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

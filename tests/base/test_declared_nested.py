@@ -66,7 +66,8 @@ def test_good_nested_values_pass_unchanged():
         ("model.kind", "v\0ae", r"'model.kind': must be without NUL"),
         ("train.device", "cuda" * 100, r"'train.device': must be of length 1 to 64"),
         ("train.init_from", "ck\0pt", r"'train.init_from': must be without NUL"),
-        ("name", "a/b", r"'name': must be without '/', NUL"),
+        ("name", "a/b", r"name must be a folder name"),
+        ("name", "", r"'name': must be of length 1 to 4096"),
         ("out_dir", "runs\0", r"'out_dir': must be without NUL"),
     ],
 )
@@ -88,8 +89,9 @@ def test_the_listed_keys_carry_declarations():
     assert Range in kinds(ModelConfig, "kl_weight")
     for cls, name in [(DataConfig, "name"), (DataConfig, "path"), (DataConfig, "cache_dir"), (DataConfig, "attributes"),
                       (ModelConfig, "kind"), (TrainConfig, "device"), (TrainConfig, "init_from"),
-                      (RunConfig, "name"), (RunConfig, "out_dir")]:  # fmt: skip
+                      (RunConfig, "out_dir")]:  # fmt: skip
         assert {Len, Without} <= kinds(cls, name), name
+    assert Len in kinds(RunConfig, "name")  # validate() says what a folder name is
     expect = {
         ("decode", "ranges"): {Len, Ordered},
         ("radius", "shells"): {Len, Ordered},
