@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,8 @@ from zspace.errors import ConfigError
 from zspace.explore import Explorer, create_app, open_explorer
 from zspace.explore.app import plotly_js
 from zspace.explore.data import b64, png_bytes
+from zspace.explore.maps import MAP_FILE, METHODS, PARAMS_FILE, MapJob
 from zspace.explore.server import bind, make_server, url_of
-from zspace.explore.tsne_cache import MAP_FILE, PARAMS_FILE, TsneJob
 
 ROOT = Path(__file__).resolve().parents[2]
 ZSPACE = Path(sys.executable).with_name("zspace")
@@ -136,20 +137,23 @@ def blobs(n: int = 60, seed: int = 0) -> np.ndarray:
     return (centres[np.arange(n) % 3] + rng.normal(size=(n, 4))).astype(np.float32)
 
 
+TSNE = {"preset": "default", "pca_components": None, "seed": 0}
+
+
 def test_tsne_map_is_cached_and_invalidated_by_other_points(tmp_path):
     points = blobs()
-    job = TsneJob(points, tmp_path)
+    job = MapJob(points, tmp_path, params=TSNE)
     assert job.status == "absent"
     Y = job.compute()
     assert Y.shape == (60, 2)
     assert job.status == "ready"
     assert (tmp_path / MAP_FILE).is_file()
     assert (tmp_path / PARAMS_FILE).is_file()
-    again = TsneJob(points, tmp_path)  # read back, not recomputed
+    again = MapJob(points, tmp_path, params=TSNE)  # read back, not recomputed
     assert again.status == "ready"
     np.testing.assert_array_equal(again.map, Y)
-    assert TsneJob(blobs(seed=1), tmp_path).status == "absent"
-    assert TsneJob(points, tmp_path, preset="series").status == "absent"
+    assert MapJob(blobs(seed=1), tmp_path, params=TSNE).status == "absent"
+    assert MapJob(points, tmp_path, params={**TSNE, "preset": "series"}).status == "absent"
 
 
 def test_tsne_through_the_api_is_202_then_the_map(tmp_path):
@@ -169,8 +173,10 @@ def test_a_failed_tsne_map_is_a_503_json(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr("zspace.explore.tsne_cache.embed_tsne", broken)
-    client = TestClient(create_app(Explorer(blobs(), tsne_cache=tmp_path)))
+    monkeypatch.setattr("zspace.explore.maps.METHODS", {**METHODS, "tsne": replace(METHODS["tsne"], embed=broken)})
+    explorer = Explorer(blobs(), tsne_cache=tmp_path)
+    explorer.tsne.isolate = False  # in this process, where the broken method is
+    client = TestClient(create_app(explorer))
     client.get("/api/points?view=tsne")
     assert client.app.state.explorer.tsne.wait(30) == "failed"
     response = client.get("/api/points?view=tsne")
@@ -288,7 +294,7 @@ def test_decode_at_a_chosen_point_keeps_its_other_components(client, explorer):
         ("/api/decode?x=0&y=0&k=0", 400, "k must be in 1..64"),
         ("/api/decode?x=0&y=0&k=1000", 400, "k must be in 1..64"),
         ("/api/points?view=pca&pcs=1,11", 400, "component 11 does not exist"),
-        ("/api/points?view=umap", 400, "unknown view 'umap'"),
+        ("/api/points?view=lda", 400, "unknown view 'lda' (known: pca, tsne, umap)"),
         ("/api/colours?by=Smiling", 400, "unknown colouring 'Smiling'"),
         ("/api/thumb/1797.png", 404, "no point 1797"),
         ("/api/thumb/abc.png", 404, "not found"),
@@ -437,10 +443,93 @@ def test_cli_serves_on_a_free_port_and_stops_on_ctrl_c(digits_run):
         with urllib.request.urlopen(url + "api/info", timeout=30) as r:
             assert b'"n":1797' in r.read()
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down, the command ends normally
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down, the command ends as interrupted
         rest = proc.communicate(timeout=30)[1]  # also closes the pipe
-    assert proc.returncode == 0, rest
+    assert proc.returncode == 130, rest
     assert "explorer stopped" in rest
+
+
+# --- Ctrl-C during a real zspace explore's t-SNE -------------------------------------------------------------------
+
+
+def test_ctrl_c_during_the_tsne_ends_cleanly_every_time(digits_run, explorer):  # explorer: the latents exist
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for delay in (0.2, 1.0, 2.5):
+        proc = subprocess.Popen([str(ZSPACE), "explore", str(digits_run), "--port", "0", "--no-browser", "--tsne"],
+                                cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                env=env)  # fmt: skip
+        lines: list[str] = []
+        pid = None
+        try:
+            deadline = time.monotonic() + 60
+            while pid is None and time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                lines.append(line)
+                found = re.search(r"t-SNE map runs in process (\d+)", line)
+                pid = int(found.group(1)) if found else None
+                if "t-SNE map read from" in line:
+                    pytest.fail("the t-SNE map was cached by an earlier try: nothing to interrupt")
+            assert pid, f"no t-SNE process logged: {lines}"
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            rest = proc.communicate(timeout=30)[1]
+        assert proc.returncode == 130, (delay, proc.returncode, rest)
+        for crash in ("Abort", "Fatal", "Traceback", "core dumped"):
+            assert crash not in rest, rest
+        assert "explorer stopped" in rest
+        assert not Path(f"/proc/{pid}").exists(), f"the t-SNE process {pid} outlived the explorer"
+
+
+# --- the UMAP view in a browser -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_with_umap(explorer):
+    explorer.umap.isolate = False  # numba compiles UMAP once per process (the child process is t-SNE's tests')
+    assert explorer.umap.start() in ("computing", "ready")
+    assert explorer.umap.wait(240) == "ready", explorer.umap.error
+    sock = bind("127.0.0.1", 0)
+    server = make_server(explorer)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield url_of(sock)
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_the_umap_view_hovers_and_a_click_decodes_the_point(browser, served_with_umap, explorer):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    browser.get(served_with_umap)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return !!(window.zspaceExplorer || {}).ready;"))
+    draws = browser.execute_script("return window.zspaceExplorer.draws;")
+    Select(browser.find_element("id", "view")).select_by_value("umap")
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "const e = window.zspaceExplorer; return e.draws > arguments[0] && e.state.labels[0] === 'UMAP 1';",
+        draws))  # fmt: skip
+    xs = browser.execute_script("return Array.from(window.zspaceExplorer.state.x);")
+    np.testing.assert_array_equal(np.asarray(xs, dtype=np.float32), explorer.umap.map[:, 0])
+    plot = browser.find_element("id", "plot")
+    row = 321
+    px = browser.execute_script(f"return window.zspaceExplorer.pointPixel({row});")
+    ActionChains(browser).move_to_element_with_offset(plot, *_offset(browser, plot, px)).click().perform()
+    loaded = "const i = document.getElementById(arguments[0]); return i.complete && i.naturalWidth > 0 && i.src;"
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(loaded, "decoded"))
+    decoded = browser.execute_script("return window.zspaceExplorer.state.lastDecode;")
+    chosen = int(decoded["base"])
+    assert browser.execute_script("return window.zspaceExplorer.state.chosen;") == chosen
+    gap = np.hypot(*(explorer.umap.map[row] - explorer.umap.map[chosen]))
+    assert chosen == row or gap < 0.05, (row, chosen, gap)  # another point may sit on the same pixel
+    assert decoded["z_norm"] == pytest.approx(float(np.linalg.norm(explorer.points[chosen])), rel=1e-5)
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(loaded, "thumb"))
+    assert browser.execute_script("return document.getElementById('thumb').src;").endswith(f"/api/thumb/{chosen}.png")
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,19 @@ Routes::
     GET /                              the page (static/index.html)
     GET /static/plotly.min.js          plotly.js from the plotly wheel (nothing comes from a CDN)
     GET /static/explore.js, .css       the page's own script and style
-    GET /api/info                      sizes, principal components, colourings, t-SNE status
+    GET /api/info                      sizes, principal components, colourings, t-SNE and UMAP status
     GET /api/points?view=pca&pcs=1,2   coordinates of every point: base64 little-endian float32 ``x``, ``y``
-    GET /api/points?view=tsne          the same for the t-SNE map; 202 {"status": "computing"} until it is ready
+    GET /api/points?view=tsne|umap     the same for a map; 202 {"status": "computing"} until it is ready
+        [&x0=&x1=&y0=&y1=]             beyond ``max_drawn`` points (or for a region): a fixed random subsample of the
+                                       points in the region (``rows``, base64 uint32) and a ``density`` grid of all
+    GET /api/density?view=&pcs=&x0=&x1=&y0=&y1=&bins=
+                                       counts of the points of a view in a grid over a region (base64 uint32)
+    GET /api/nearest?view=&pcs=&x=&y=  the point nearest to (x, y) on a view: its row, coordinates and distance
     GET /api/colours?by=label          class codes (base64 uint8/uint16) and class names
     GET /api/thumb/{row}.png?size=64   the data image of a point
     GET /api/decode?pcs=1,2&x=&y=&base=mean|ROW&k=8
                                        the decoded image at a location of a PCA plane and its nearest training images
+                                       (``base=ROW`` without ``x``, ``y``: that point's own latent)
 
 Every bad request (a bad number, an unknown colouring, a row out of range, NaN) is a 4xx with ``{"error": ...}``
 naming the problem; an unexpected failure is a 500 with the same shape, never a traceback.
@@ -35,7 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 from zspace.config import short_repr
 from zspace.errors import ZSpaceError
-from zspace.explore.data import Explorer, b64, data_url
+from zspace.explore.data import Explorer, MapFailed, b64, data_url, density
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +131,104 @@ def info(request: Request) -> Response:
     return JSONResponse(_explorer(request).info())
 
 
-def points(request: Request) -> Response:
+def _view(request: Request) -> tuple[str, tuple[int, int], np.ndarray | None, list[str]]:
+    """The view a request names, its PCA components, its coordinates (N, 2) (None while a map is computed) and its
+    axis titles; a failed map is a 503."""
     explorer = _explorer(request)
     view = _param(request, "view", "pca")
-    if view == "pca":
-        pcs = _pcs(request)
-        xy = explorer.plane(pcs)
-        labels = [f"PC{p} ({100 * explorer.explained[p - 1]:.1f} % of the variance)" for p in pcs]
-    elif view == "tsne":
-        if explorer.tsne.start() != "ready":
-            if explorer.tsne.status == "failed":
-                raise BadRequest(f"the t-SNE map failed: {explorer.tsne.error}", status_code=503)
-            return JSONResponse({"status": "computing", "view": "tsne"}, status_code=202)
-        xy, labels = explorer.tsne.map, ["t-SNE 1", "t-SNE 2"]
-    else:
-        raise BadRequest(f"unknown view {view!r} (known: pca, tsne)")
-    return JSONResponse(points_payload(xy, view, labels))
+    if view != "pca" and view not in explorer.maps:
+        raise BadRequest(f"unknown view {short_repr(view, 40)} (known: pca, {', '.join(explorer.maps)})")
+    pcs = _pcs(request) if view == "pca" else (1, 2)
+    try:
+        xy, titles = explorer.view(view, pcs)
+    except MapFailed as e:
+        raise BadRequest(str(e), status_code=503) from None
+    return view, pcs, xy, titles
+
+
+def _computing(view: str) -> Response:
+    return JSONResponse({"status": "computing", "view": view}, status_code=202)
+
+
+def _box(request: Request) -> tuple[float, float, float, float] | None:
+    """The region (x0, x1, y0, y1) a request names, or None for none; x0 < x1 and y0 < y1."""
+    names = ("x0", "x1", "y0", "y1")
+    given = [name in request.query_params for name in names]
+    if not any(given):
+        return None
+    if not all(given):
+        raise BadRequest("a region needs all of x0, x1, y0, y1")
+    x0, x1, y0, y1 = (_float(request, name) for name in names)
+    if not (x0 < x1 and y0 < y1):
+        raise BadRequest(f"a region needs x0 < x1 and y0 < y1, got x {x0:g}..{x1:g}, y {y0:g}..{y1:g}")
+    return x0, x1, y0, y1
+
+
+def _full_box(xy: np.ndarray) -> tuple[float, float, float, float]:
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = np.where(hi > lo, 0.0, 0.5)  # a region of width 0 (all points on one line) gets some
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+Box = tuple[float, float, float, float]  # a region of a view: x0, x1, y0, y1
+
+
+def _bins(explorer: Explorer, box: Box, longest: int | None = None) -> tuple[int, int]:
+    """Grid of about square bins over ``box``: ``longest`` (default ``cfg.density_bins``) along its longer side."""
+    longest = longest or explorer.cfg.density_bins
+    w, h = box[1] - box[0], box[3] - box[2]
+    return (longest, max(1, round(longest * h / w))) if w >= h else (max(1, round(longest * w / h)), longest)
+
+
+def density_payload(xy: np.ndarray, box: Box, bins: tuple[int, int]) -> dict:
+    """Counts (by, bx) of the points of ``xy`` (N, 2) in a grid over ``box``, row 0 at y0, as base64 uint32."""
+    counts = density(xy, box, bins)
+    return {"x0": box[0], "x1": box[1], "y0": box[2], "y1": box[3], "bins": list(bins), "dtype": "uint32",
+            "counts": b64(counts.reshape(-1), "uint32"), "max": int(counts.max()),
+            "total": int(counts.sum())}  # fmt: skip
+
+
+def points(request: Request) -> Response:
+    explorer = _explorer(request)
+    view, _, xy, titles = _view(request)
+    if xy is None:
+        return _computing(view)
+    box = _box(request)
+    payload = points_payload(xy, view, titles)
+    if box is None and len(xy) <= explorer.cfg.max_drawn:
+        return JSONResponse(payload)  # every point, in row order
+    rows, inside = explorer.drawn(xy, box)
+    sub = np.asarray(xy, dtype=np.float32)[rows]
+    region = box or _full_box(xy)
+    payload.update({
+        "n": len(rows), "n_total": len(xy), "n_inside": inside, "sampled": True,
+        "x": b64(sub[:, 0], "float32"), "y": b64(sub[:, 1], "float32"), "rows": b64(rows, "uint32"),
+        "density": density_payload(xy, region, _bins(explorer, region)) if len(rows) < inside else None,
+    })  # fmt: skip
+    return JSONResponse(payload)
+
+
+def density_view(request: Request) -> Response:
+    explorer = _explorer(request)
+    view, _, xy, _ = _view(request)
+    if xy is None:
+        return _computing(view)
+    box = _box(request) or _full_box(xy)
+    bins = _int(request, "bins", explorer.cfg.density_bins)
+    if not 1 <= bins <= 1024:
+        raise BadRequest(f"bins must be in 1..1024, got {bins}")
+    return JSONResponse(density_payload(xy, box, _bins(explorer, box, bins)))
+
+
+def nearest(request: Request) -> Response:
+    explorer = _explorer(request)
+    view, pcs, xy, _ = _view(request)
+    if xy is None:
+        return _computing(view)
+    x, y = _float(request, "x"), _float(request, "y")
+    row, dist = explorer.nearest(view, xy, pcs, x, y)
+    return JSONResponse({"view": view, "row": row, "x": float(xy[row, 0]), "y": float(xy[row, 1]),
+                         "distance": dist})  # fmt: skip
 
 
 def colours(request: Request) -> Response:
@@ -159,11 +247,14 @@ def thumb(request: Request) -> Response:
 def decode(request: Request) -> Response:
     explorer = _explorer(request)
     pcs = _pcs(request)
-    x, y = _float(request, "x"), _float(request, "y")
     raw_base = _param(request, "base", "mean")
     if raw_base != "mean" and not _INT.fullmatch(raw_base):
         raise BadRequest(f"base must be 'mean' or a point's row number, got {short_repr(raw_base, 40)}")
     base = None if raw_base == "mean" else _row(explorer, int(raw_base))
+    if base is not None and "x" not in request.query_params and "y" not in request.query_params:
+        x, y = (float(v) for v in explorer.plane(pcs, base))  # the point itself: its own latent
+    else:
+        x, y = _float(request, "x"), _float(request, "y")
     z = explorer.location(pcs, x, y, base)
     rows, dist = explorer.neighbours(z, _int(request, "k", explorer.cfg.k))
     image = explorer.decode(z)
@@ -181,6 +272,8 @@ ROUTES = [
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
     Route("/api/info", info),
     Route("/api/points", points),
+    Route("/api/density", density_view),
+    Route("/api/nearest", nearest),
     Route("/api/colours", colours),
     Route("/api/thumb/{row:int}.png", thumb),
     Route("/api/decode", decode),

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from scipy.spatial import cKDTree
 from sklearn.neighbors import NearestNeighbors
 
 from zspace.analyses.pca import fit_pca
+from zspace.analyses.tsne import PRESETS
 from zspace.errors import ConfigError
-from zspace.explore.tsne_cache import TsneJob
+from zspace.explore.maps import METHODS, MapJob
 from zspace.models.inputs import model_device
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,11 @@ class ExploreConfig:
     pca_fit_max: int = 200_000  # the PCA is fitted on at most this many random points
     tsne_preset: str = "default"  # zspace.analyses.tsne.PRESETS: "default" (30, 12) or "series" (10, 16)
     tsne_pca: int = 50  # t-SNE runs on this many principal components when z_dim is larger
-    seed: int = 0  # seeds the PCA subset and the t-SNE map
+    umap_neighbors: int = 15  # UMAP's n_neighbors
+    umap_min_dist: float = 0.1  # UMAP's min_dist
+    seed: int = 0  # seeds the PCA subset, the maps and the drawn subsample
+    max_drawn: int = 100_000  # more points than this: a density layer under this many drawn (refined on zoom)
+    density_bins: int = 256  # the density layer's bins along the longer side of the region
 
 
 def validate(cfg: ExploreConfig) -> None:
@@ -48,6 +54,11 @@ def validate(cfg: ExploreConfig) -> None:
         (1 <= cfg.thumb_size <= cfg.max_thumb_size, f"thumb_size must be in 1..{cfg.max_thumb_size}", cfg.thumb_size),
         (cfg.pca_fit_max >= 2, "pca_fit_max must be >= 2", cfg.pca_fit_max),
         (cfg.tsne_pca >= 2, "tsne_pca must be >= 2", cfg.tsne_pca),
+        (cfg.tsne_preset in PRESETS, f"tsne_preset must be one of {', '.join(PRESETS)}", cfg.tsne_preset),
+        (2 <= cfg.umap_neighbors <= 200, "umap_neighbors must be in 2..200", cfg.umap_neighbors),
+        (0 <= cfg.umap_min_dist <= 1, "umap_min_dist must be in 0..1", cfg.umap_min_dist),
+        (1_000 <= cfg.max_drawn <= 10_000_000, "max_drawn must be in 1000..10000000", cfg.max_drawn),
+        (8 <= cfg.density_bins <= 1024, "density_bins must be in 8..1024", cfg.density_bins),
     ]
     for ok, message, value in checks:
         if not ok:
@@ -76,7 +87,8 @@ class Explorer:
     attributes : ndarray of shape (n_samples, A) in {-1, 0, 1} (0 = unknown), or None; ``attribute_names``.
     train_mask : ndarray of shape (n_samples,) bool: the points nearest-neighbour searches may return
         (the training images); None = all.
-    tsne_cache : folder where the t-SNE map is cached (beside the latents), or None to keep it in memory.
+    tsne_cache : folder where the t-SNE and UMAP maps are cached (beside the latents), or None to keep them in
+        memory.
     """
 
     def __init__(
@@ -116,8 +128,14 @@ class Explorer:
             self.neighbour_rows = np.arange(n)
         self._nn = NearestNeighbors().fit(self.points[self.neighbour_rows])
         pca_dims = self.cfg.tsne_pca if self.points.shape[1] > self.cfg.tsne_pca else None
-        self.tsne = TsneJob(self.points, tsne_cache, preset=self.cfg.tsne_preset, pca_components=pca_dims,
-                            seed=self.cfg.seed)  # fmt: skip
+        tsne = {"preset": self.cfg.tsne_preset, "pca_components": pca_dims, "seed": self.cfg.seed}
+        umap = {"n_neighbors": self.cfg.umap_neighbors, "min_dist": self.cfg.umap_min_dist, "seed": self.cfg.seed}
+        self.maps = {name: MapJob(self.points, tsne_cache, method=name, params=params)
+                     for name, params in (("tsne", tsne), ("umap", umap))}  # fmt: skip
+        self.tsne, self.umap = self.maps["tsne"], self.maps["umap"]
+        self._order: np.ndarray | None = None  # a fixed random order of the rows: the drawn subsample
+        self._trees: dict[tuple, cKDTree] = {}  # nearest-point search on a 2-D view, the latest few
+        self._planes: dict[tuple, np.ndarray] = {}  # the latest few PCA planes' coordinates
 
     @property
     def n_pcs(self) -> int:
@@ -138,8 +156,10 @@ class Explorer:
             "explained_variance": [round(float(v), 6) for v in self.explained[:100]],
             "colourings": self.colourings(),
             "default_colouring": self.colourings()[1] if len(self.colourings()) > 1 else NONE,  # as the report
-            "views": ["pca", "tsne"],
+            "views": ["pca", *self.maps],
             "tsne": self.tsne.status,
+            "umap": self.umap.status,
+            "max_drawn": self.cfg.max_drawn,
             "can_decode": self.model is not None,
             "has_images": self.images is not None,
             "image_shape": shape,
@@ -147,10 +167,57 @@ class Explorer:
             "n_neighbour_candidates": len(self.neighbour_rows),
         }
 
-    def plane(self, pcs: tuple[int, int]) -> np.ndarray:
-        """Coordinates of every point on the plane of two principal components (1-based), (N, 2) float32."""
+    def plane(self, pcs: tuple[int, int], rows: Any = slice(None)) -> np.ndarray:
+        """Coordinates of every point (or of ``rows``) on the plane of two principal components (1-based),
+        (N, 2) float32."""
         idx = [self._pc_index(p) for p in pcs]
-        return (self.points - self.mean) @ self.components[idx].T
+        return (self.points[rows] - self.mean) @ self.components[idx].T
+
+    def view(self, view: str, pcs: tuple[int, int] = (1, 2)) -> tuple[np.ndarray | None, list[str]]:
+        """Coordinates (N, 2) float32 of every point on a view (``pca`` with ``pcs``, ``tsne``, ``umap``) and its
+        axis titles; None for a map not computed yet (asking starts it)."""
+        if view == "pca":
+            xy = self._planes.get(tuple(pcs))
+            if xy is None:  # kept: hovering asks for the nearest point on the plane at every move
+                xy = self.plane(pcs)  # checks the components
+                self._planes = {**dict(list(self._planes.items())[-3:]), tuple(pcs): xy}
+            return xy, [f"PC{p} ({100 * self.explained[p - 1]:.1f} % of the variance)" for p in pcs]
+        if view not in self.maps:
+            raise ConfigError(f"unknown view {view!r} (known: pca, {', '.join(self.maps)})")
+        job = self.maps[view]
+        if job.start() != "ready":
+            if job.status == "failed":
+                raise MapFailed(f"the {job.method.title} map failed: {job.error}")
+            return None, []
+        return job.map, [f"{METHODS[view].title} 1", f"{METHODS[view].title} 2"]
+
+    def nearest(self, view: str, xy: np.ndarray, pcs: tuple[int, int], x: float, y: float) -> tuple[int, float]:
+        """The row of the point nearest to (x, y) on the view whose coordinates are ``xy`` (N, 2), and its
+        distance there; the view's KD-tree is built once (the latest four views are kept)."""
+        key = (view, tuple(pcs) if view == "pca" else ())
+        tree = self._trees.get(key)
+        if tree is None:
+            tree = cKDTree(np.asarray(xy, dtype=np.float64))
+            self._trees = {**dict(list(self._trees.items())[-3:]), key: tree}
+        dist, row = tree.query([x, y])
+        return int(row), float(dist)
+
+    def drawn(self, xy: np.ndarray, box: tuple[float, float, float, float] | None) -> tuple[np.ndarray, int]:
+        """The rows drawn as points of view ``xy`` (N, 2) inside ``box`` = (x0, x1, y0, y1) (None = all): all of
+        them up to ``cfg.max_drawn``, else that many in a fixed random order (the same points stay drawn as the
+        view zooms in, and more appear); and how many points the box holds."""
+        inside = np.ones(len(xy), dtype=bool) if box is None else in_box(xy, box)
+        count = int(inside.sum())
+        if count <= self.cfg.max_drawn:
+            return np.flatnonzero(inside).astype(np.uint32), count
+        if self._order is None:
+            self._order = np.random.default_rng(self.cfg.seed).permutation(len(xy)).astype(np.uint32)
+        return self._order[inside[self._order]][: self.cfg.max_drawn], count
+
+    def close(self) -> None:
+        """Stop the maps under way (the server calls this when it stops)."""
+        for job in self.maps.values():
+            job.close()
 
     def _pc_index(self, pc: int) -> int:
         if not 1 <= pc <= self.n_pcs:
@@ -236,6 +303,29 @@ class Explorer:
         if not 1 <= size <= self.cfg.max_thumb_size:
             raise ConfigError(f"size must be in 1..{self.cfg.max_thumb_size}, got {size}")
         return png_bytes(image, size)
+
+
+class MapFailed(RuntimeError):
+    """A map's computation failed (the page is told why, with a 503)."""
+
+
+def in_box(xy: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Which points of ``xy`` (N, 2) lie in ``box`` = (x0, x1, y0, y1), edges included: bool (N,)."""
+    x0, x1, y0, y1 = box
+    x, y = xy[:, 0], xy[:, 1]
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
+def density(xy: np.ndarray, box: tuple[float, float, float, float], bins: tuple[int, int]) -> np.ndarray:
+    """Counts of the points of ``xy`` (N, 2) in a ``bins`` = (bx, by) grid over ``box`` = (x0, x1, y0, y1):
+    int64 (by, bx), row 0 at y0; points on the upper edges count in the last bins, points outside in none."""
+    x0, x1, y0, y1 = box
+    bx, by = bins
+    keep = in_box(xy, box)
+    x, y = xy[keep, 0].astype(np.float64), xy[keep, 1].astype(np.float64)
+    ix = np.minimum(((x - x0) * (bx / max(x1 - x0, 1e-30))).astype(np.int64), bx - 1)
+    iy = np.minimum(((y - y0) * (by / max(y1 - y0, 1e-30))).astype(np.int64), by - 1)
+    return np.bincount(iy * bx + ix, minlength=bx * by).reshape(by, bx)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:

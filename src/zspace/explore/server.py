@@ -62,7 +62,9 @@ def serve(
     """Serve ``explorer`` until interrupted (Ctrl-C or SIGTERM); logs the URL first.
 
     ``sock`` is a socket from :func:`bind` (bound before the slow loading, so a port in use fails at once);
-    without it one is bound to ``host:port`` here.
+    without it one is bound to ``host:port`` here. A map under way is stopped when the server stops (its child
+    process terminated), so nothing native is left running while the interpreter ends. Ctrl-C is re-raised as
+    KeyboardInterrupt once the server has shut down.
     """
     sock = sock if sock is not None else bind(host, port)
     url = url_of(sock)
@@ -74,4 +76,5 @@ def serve(
     try:
         make_server(explorer).run(sockets=[sock])
     finally:
+        explorer.close()
         sock.close()
