@@ -295,3 +295,18 @@ def test_hostile_inputs_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "t.parquet").exists()
     with pytest.raises(ConfigError, match="unknown option 'colour'"):
         export(line_points(), colour="red")
+
+
+def test_a_run_folder_is_encoded_and_its_class_names_and_source_recorded(tiny_run, tmp_path):
+    out = tmp_path / "run.parquet"
+    assert run_cli(tiny_run, "--to", out, "--only", "radius,pca", "--device", "cpu") == 0
+    t = pq.read_table(out)
+    assert t.num_rows == 1797  # every digit of the bundled set (split all)
+    assert t.column_names[:3] == ["index", "label", "label_name"]
+    labels, names = t.column("label").to_pylist(), t.column("label_name").to_pylist()
+    assert names == [str(i) for i in labels]  # the digits dataset names its classes "0".."9"
+    z = np.load(tiny_run / "latents" / "all" / "z.npy")
+    np.testing.assert_allclose(t.column("radius").to_numpy(), np.linalg.norm(z.astype(np.float64), axis=1), rtol=1e-6)
+    source = metadata(t)["source"]
+    assert source["run"] == str(tiny_run)
+    assert source["z_dim"] == 4
