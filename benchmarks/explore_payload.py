@@ -1,4 +1,5 @@
-"""The explorer with 100,000 synthetic latent points: payload sizes and server times, and (``--browser``) the page.
+"""The explorer with 100,000 (and 1,000,000) synthetic latent points: payload sizes and server times, and
+(``--browser``) the page.
 
 Server: an :class:`~zspace.explore.Explorer` over ``--n`` points of dimension ``--z-dim`` (a Gaussian mixture), a
 randomly initialised CelebA-size decoder (96x96x3) and a pool of random images; every request goes through the real
@@ -8,9 +9,13 @@ them (``/api/points`` sends base64 little-endian float32 instead).
 
 Browser (``--browser``, needs Debian's chromium + chromedriver): the app served by uvicorn on 127.0.0.1, opened in
 headless Chromium; the time from navigation to the drawn scatter, and inside the page the time of one
-``Plotly.react`` of all points and of one hover lookup (``Plotly.Fx.hover`` at a pixel), averaged.
+``Plotly.react`` of the drawn points and of one hover lookup (``Plotly.Fx.hover`` at a pixel), and the round trip
+of one ``api/nearest`` request from the page (what a mouse move costs on a view past ``max_drawn`` points, where
+the page draws a subsample over a density layer and asks the server for the nearest of all points), medians.
 
-    python benchmarks/explore_payload.py [--n 100000] [--z-dim 256] [--repeat 5] [--browser]
+``--n`` takes several sizes (``--n 100000,1000000``): each is measured in the same run, the first is the baseline.
+
+    python benchmarks/explore_payload.py [--n 100000[,1000000]] [--z-dim 256] [--repeat 5] [--browser]
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ def synthetic(n: int, z_dim: int, seed: int = 0) -> Explorer:
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=3.0, size=(40, z_dim)).astype(np.float32)
     labels = rng.integers(0, 40, size=n)
-    points = centres[labels] + rng.normal(size=(n, z_dim)).astype(np.float32)
+    points = rng.standard_normal(size=(n, z_dim), dtype=np.float32)  # float32 throughout: 1 GB at 1M x 256
+    points += centres[labels]
     attributes = rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, 3))
     torch.manual_seed(seed)
     model = build_model(ModelConfig(z_dim=z_dim, image_size=96, channels=3)).eval()
@@ -70,9 +76,19 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 
 def server_numbers(explorer: Explorer, repeat: int) -> list[tuple[str, float, int]]:
-    """(what, median ms, bytes) per request, with the plain-JSON baseline first."""
+    """(what, median ms, bytes) per request, with the plain-JSON baseline first; the first (cold) request of the
+    PCA plane and of a nearest point (the plane's projection, its KD-tree) as "prep"."""
     client = TestClient(create_app(explorer))
     rows = []
+    n = len(explorer.points)
+    for what, url in (
+        ("prep: first /api/points PC1-PC2 (projection)", "/api/points?view=pca&pcs=1,2"),
+        ("prep: first /api/nearest (KD-tree of the plane)", "/api/nearest?view=pca&pcs=1,2&x=0.5&y=-1"),
+    ):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.text[:200])
+        rows.append((what, (time.perf_counter() - t0) * 1e3, len(response.content)))
 
     def baseline():
         xy = explorer.plane((1, 2))
@@ -87,7 +103,10 @@ def server_numbers(explorer: Explorer, repeat: int) -> list[tuple[str, float, in
         ("/api/colours by attribute", "/api/colours?by=Smiling"),
         ("/api/info", "/api/info"),
         ("/api/thumb (96x96 PNG)", "/api/thumb/12345.png"),
-        ("/api/decode (96x96 decoder, k=8 of 90k)", "/api/decode?pcs=1,2&x=0.5&y=-1&k=8"),
+        (f"/api/decode (96x96 decoder, k=8 of {0.9 * n:,.0f})", "/api/decode?pcs=1,2&x=0.5&y=-1&k=8"),
+        ("/api/nearest (hover: nearest of all points)", "/api/nearest?view=pca&pcs=1,2&x=0.5&y=-1"),
+        ("/api/points zoomed (a region of PC1-PC2)", "/api/points?view=pca&pcs=1,2&x0=-2&x1=2&y0=-2&y1=2"),
+        ("/api/density (256 bins, all points)", "/api/density?view=pca&pcs=1,2"),
     ):
         sec, response = timed(lambda url=url: client.get(url), repeat)
         assert response.status_code == 200, (url, response.text[:200])
@@ -120,15 +139,22 @@ def browser_numbers(explorer: Explorer, repeat: int) -> dict[str, float]:
         load = time.perf_counter() - t0
         inner = driver.execute_async_script(
             """const done = arguments[arguments.length - 1], n = arguments[0];
-            const gd = document.getElementById('plot'), t = [], h = [];
+            const gd = document.getElementById('plot'), t = [], h = [], f = [];
+            const k = gd.data.findIndex((trace) => trace.type !== 'heatmap');  // the scatter (a density under it)
             (async () => {
               const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
               for (let i = 0; i < n; i++) {  // new arrays, so plotly recomputes and redraws everything
                 const t0 = performance.now();
-                gd.data[0].x = new Float32Array(gd.data[0].x);
-                gd.data[0].y = new Float32Array(gd.data[0].y);
+                gd.data[k].x = new Float32Array(gd.data[k].x);
+                gd.data[k].y = new Float32Array(gd.data[k].y);
                 await Plotly.react(gd, gd.data, gd.layout);
                 t.push(performance.now() - t0);
+              }
+              for (let i = 0; i < 20; i++) {  // the server's nearest point, as a mouse move on a large view asks
+                const t0 = performance.now();
+                const r = await fetch(`api/nearest?view=pca&pcs=1,2&x=${(i - 10) / 3}&y=${(i % 7 - 3) / 2}`);
+                await r.json();
+                f.push(performance.now() - t0);
               }
               const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
               let events = 0;  // a manual Fx.hover emits no event; the hover data it found is in gd._hoverdata
@@ -141,7 +167,9 @@ def browser_numbers(explorer: Explorer, repeat: int) -> dict[str, float]:
                 gd._hoverdata = undefined;
               }
               const med = (a) => a.sort((p, q) => p - q)[Math.floor(a.length / 2)];
-              done({react_ms: med(t), hover_ms: med(h), hover_events: events, webgl: window.zspaceExplorer.webgl});
+              const s = window.zspaceExplorer.state;
+              done({react_ms: med(t), hover_ms: med(h), hover_events: events, nearest_ms: med(f),
+                    drawn: s.x.length, density: !!s.density, webgl: window.zspaceExplorer.webgl});
             })();""",
             repeat,
         )
@@ -153,32 +181,60 @@ def browser_numbers(explorer: Explorer, repeat: int) -> dict[str, float]:
     return {"page_load_s": load, **inner}
 
 
+def measure(n: int, z_dim: int, repeat: int, browser: bool) -> dict:
+    """Every number for ``n`` points: start-up seconds, the request rows, and the browser's numbers."""
+    t0 = time.perf_counter()
+    explorer = synthetic(n, z_dim)
+    out = {"n": n, "startup_s": time.perf_counter() - t0, "rows": server_numbers(explorer, repeat)}
+    if browser:
+        out["browser"] = browser_numbers(explorer, repeat)
+    del explorer
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--n", default="100000", help="numbers of points, comma-separated; the first is the baseline")
     p.add_argument("--z-dim", type=int, default=256)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
     args = p.parse_args()
+    sizes = [int(v) for v in args.n.split(",")]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
-          f"{torch.get_num_threads()}; n = {args.n:,}, z_dim = {args.z_dim}, median of {args.repeat}")  # fmt: skip
-    t0 = time.perf_counter()
-    explorer = synthetic(args.n, args.z_dim)
-    print(f"start-up (PCA fit, neighbour index, decoder): {time.perf_counter() - t0:.2f} s")
-    rows = server_numbers(explorer, args.repeat)
-    print(f"{'request':<48} {'ms':>8} {'bytes':>11} {'bytes/point':>11}")
-    for what, ms, size in rows:
-        print(f"{what:<48} {ms:8.1f} {size:11,d} {size / args.n:11.2f}")
-    base, compact = rows[0], rows[1]
-    print(f"points payload vs plain JSON: {compact[2] / base[2]:.2f}x the bytes, {compact[1] / base[1]:.2f}x the time")
-    if args.browser:
-        b = browser_numbers(explorer, args.repeat)
-        gl = "yes" if b["webgl"] else "no"
-        print(f"browser (headless Chromium, WebGL {gl}): page drawn {b['page_load_s']:.2f} s after navigation")
-        print(
-            f"  Plotly.react of all points {b['react_ms']:.0f} ms; one hover lookup {b['hover_ms']:.1f} ms "
-            f"({b['hover_events']} of 20 found a point)"
-        )
+          f"{torch.get_num_threads()}; n = {', '.join(f'{v:,}' for v in sizes)}, z_dim = {args.z_dim}, "
+          f"median of {args.repeat}")  # fmt: skip
+    results = []
+    for n in sizes:
+        r = measure(n, args.z_dim, args.repeat, args.browser)
+        results.append(r)
+        print(f"\n== {n:,} points: start-up (PCA fit, neighbour index, decoder) {r['startup_s']:.2f} s")
+        print(f"{'request':<52} {'ms':>8} {'bytes':>11} {'bytes/point':>11}")
+        for what, ms, size in r["rows"]:
+            print(f"{what:<52} {ms:8.1f} {size:11,d} {size / n:11.2f}")
+        base, compact = r["rows"][2], r["rows"][3]
+        print(f"points payload vs plain JSON: {compact[2] / base[2]:.2f}x the bytes, "
+              f"{compact[1] / base[1]:.2f}x the time")  # fmt: skip
+        if "browser" in r:
+            b = r["browser"]
+            gl = "yes" if b["webgl"] else "no"
+            layer = " over a density layer" if b["density"] else ""
+            print(f"browser (headless Chromium, WebGL {gl}): page drawn {b['page_load_s']:.2f} s after navigation, "
+                  f"{b['drawn']:,} points drawn{layer}")  # fmt: skip
+            print(
+                f"  Plotly.react of the drawn points {b['react_ms']:.0f} ms; one hover lookup {b['hover_ms']:.1f} ms "
+                f"({b['hover_events']} of 20 found a point); api/nearest round trip {b['nearest_ms']:.1f} ms"
+            )
+    if len(results) > 1:
+        first = results[0]
+        for r in results[1:]:
+            ratio = {what: (ms, size) for what, ms, size in r["rows"]}
+            print(f"\n{r['n']:,} vs {first['n']:,} points (same run):")
+            for what, ms, size in first["rows"]:
+                if what in ratio:
+                    print(f"  {what:<52} {ratio[what][0] / max(ms, 1e-9):6.2f}x the time, "
+                          f"{ratio[what][1] / max(size, 1):6.2f}x the bytes")  # fmt: skip
+            if "browser" in r:
+                print(f"  page drawn: {r['browser']['page_load_s'] / first['browser']['page_load_s']:.2f}x")
 
 
 if __name__ == "__main__":
