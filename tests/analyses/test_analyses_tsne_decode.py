@@ -229,8 +229,8 @@ def small_latents(n: int = 150, z_dim: int = 5, labels: bool = True) -> Latents:
     return Latents(z=z, index=np.arange(n), mu=z, logvar=np.zeros_like(z), labels=y if labels else None, meta=meta)
 
 
-def test_tsne_section_defaults_adapt_to_a_small_space():
-    section = tsne.run(Context(latents=small_latents()), tsne.Config())
+def test_tsne_section_series_maps_adapt_to_a_small_space():
+    section = tsne.run(Context(latents=small_latents()), tsne.Config(**tsne.SERIES))
     assert [f.name for f in section.figures] == ["150-default", "150-series", "150-pca2", "150-pca4"]
     assert any("20000" in note for note in section.notes)
     assert any("[10]" in note and "5 dimensions" in note for note in section.notes)
