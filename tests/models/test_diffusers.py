@@ -207,6 +207,8 @@ def test_pickled_weights_only_are_refused(tmp_path, vae_dir, celeba_dir, capsys)
     [
         ("diffusers:{tmp}/missing", "diffusers model folder not found"),
         ("diffusers:{tmp}/noconfig", "has no config.json"),
+        ("diffusers:{tmp}/unet", "holds a UNet2DModel, not an AutoencoderKL"),
+        ("diffusers:{tmp}/truncated", "cannot be loaded"),
         ("foo:{vae}", "unknown model scheme 'foo' (known: diffusers:PATH)"),
         ("{vae}", "unknown model scheme"),
         ("diffusers:", "unknown model scheme"),
@@ -214,6 +216,13 @@ def test_pickled_weights_only_are_refused(tmp_path, vae_dir, celeba_dir, capsys)
 )
 def test_bad_model_specs_are_one_line(tmp_path, vae_dir, celeba_dir, capsys, model, phrase):
     (tmp_path / "noconfig").mkdir()
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text('{"_class_name": "UNet2DModel"}')
+    (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (tmp_path / "truncated").mkdir()
+    shutil.copy(vae_dir / "config.json", tmp_path / "truncated" / "config.json")
+    weights = (vae_dir / "diffusion_pytorch_model.safetensors").read_bytes()
+    (tmp_path / "truncated" / "diffusion_pytorch_model.safetensors").write_bytes(weights[: len(weights) // 2])
     spec = model.format(tmp=tmp_path, vae=vae_dir)
     argv = embed_args(vae_dir, celeba_dir, tmp_path / "out")
     argv[argv.index("--model") + 1] = spec
