@@ -33,7 +33,7 @@ _LAZY = {
     "compare": "zspace.report.api",
     "Report": "zspace.report.api",
     "explore": "zspace.explore.notebook",
-    "export": "zspace.latents.export",
+    "export": "zspace.report.export",
     "wrap": "zspace.models.protocol",
     "load_pythae": "zspace.models.adapters.pythae",
 }
