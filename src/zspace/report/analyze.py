@@ -58,7 +58,9 @@ def open_source(
 
     ``device``: where a run's missing latents are encoded (in batches of 1,024, ``progress(done, total)`` after
     each); the analyses then use the model on the CPU. A table (``.parquet``, ``.arrow``, ``.feather``, ``.csv``:
-    :mod:`zspace.latents.tables`) is read with the columns of ``table``, which goes with tables only.
+    :mod:`zspace.latents.tables`) is read with the columns of ``table``, which goes with tables only. A latents
+    folder written by ``zspace embed --model`` brings its model back (``Source.model``, on ``device``; refused in
+    one line when its weights changed since) and the images it encoded (``Source.dataset``).
     """
     path = Path(path)
     if path.suffix.lower() in TABLE_SUFFIXES:
