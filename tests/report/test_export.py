@@ -206,14 +206,27 @@ def test_neighbours_on_a_subsample_leave_the_other_rows_null():
     assert "subsample" in metadata(t)["columns"]["void"]["note"]
 
 
-def test_default_k_comes_from_the_elbow():
+@pytest.mark.parametrize("n_blobs", [2, 4])
+def test_default_k_is_the_number_of_planted_blobs(n_blobs):
     rng = np.random.default_rng(5)
-    centres = rng.uniform(-30, 30, (4, 3))
-    z = np.concatenate([c + 0.1 * rng.standard_normal((25, 3)) for c in centres])
+    centres = 30 * np.eye(n_blobs, 6)  # equidistant centres, far apart against a spread of 0.3
+    z = np.concatenate([c + 0.3 * rng.standard_normal((40, 6)) for c in centres])
     t = export(z, only="cluster")
     info = metadata(t)["columns"]["cluster"]
     assert info["chosen_by"].startswith("elbow")
-    assert info["k"] == len(np.unique(t.column("cluster").to_numpy())) >= 2
+    assert info["k"] == n_blobs == len(np.unique(t.column("cluster").to_numpy()))
+    codes = t.column("cluster").to_numpy().reshape(n_blobs, 40)
+    assert all(len(np.unique(row)) == 1 for row in codes)  # each blob is one cluster
+
+
+def test_clusterless_data_gets_the_default_k_and_says_why():
+    from zspace.report.export import DEFAULT_K
+
+    z = np.random.default_rng(6).standard_normal((200, 6))  # one Gaussian: the curve bends nowhere
+    info = metadata(export(z, only="cluster"))["columns"]["cluster"]
+    assert info["k"] == DEFAULT_K
+    assert info["chosen_by"].startswith(f"default k = {DEFAULT_K}")
+    assert "no pronounced elbow" in info["chosen_by"]
 
 
 def test_api_labels_names_and_formats(tmp_path):

@@ -23,8 +23,8 @@ attributes         one float column per attribute, by its name (``attr_NAME`` wh
 ``void``           the point lies in a void as the manifold analysis defines one: its nearest other point is farther
                    than the ``void_quantile`` of all nearest-neighbour distances
                    (:func:`~zspace.analyses.manifold_nn.in_void`)
-``cluster``        KMeans cluster id (Lloyd, as the elbow analysis fits); ``k = 0`` takes the Kneedle elbow of a
-                   Lloyd elbow curve on at most ``elbow_max`` points, else :data:`DEFAULT_K`
+``cluster``        KMeans cluster id (Lloyd, as the elbow analysis fits); ``k = 0`` takes the pronounced Kneedle elbow
+                   of a Lloyd elbow curve on at most ``elbow_max`` points, else :data:`DEFAULT_K`
 =================  ================================================================================================
 
 The exact neighbour search behind ``nn_distance``, ``lid`` and ``void`` is quadratic: above ``neighbours_max``
@@ -71,7 +71,9 @@ COLUMNS = {
 }
 SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow", ".feather": "arrow"}
 DEFAULT_K = 10  # clusters when k = 0 and the elbow curve has no Kneedle point
-ELBOW_KS = (2, 80, 2)  # k_min, k_max, k_step of the elbow curve that picks k: the elbow analysis' defaults
+# The ks of the elbow curve that picks k: every k up to 20 (so that 2 or 5 clusters are found exactly, and k = 1, the
+# data's own spread, anchors the curve), then every second k up to 80 (the elbow analysis' range).
+ELBOW_KS = np.r_[np.arange(1, 21), np.arange(22, 81, 2)]
 NEIGHBOURS = ("nn", "lid", "void")
 Big = Annotated[int, Range(4, 2**31 - 1)]
 
@@ -262,8 +264,8 @@ def _cluster(Z: np.ndarray, cfg: ExportConfig, info: dict) -> dict[str, np.ndarr
 
 
 def pick_k(Z: np.ndarray, cfg: ExportConfig, info: dict) -> int:
-    """The number of clusters: ``cfg.k`` when given, else the Kneedle elbow of a Lloyd elbow curve (the elbow
-    analysis' ks, one fit per k, on at most ``cfg.elbow_max`` seeded points), else :data:`DEFAULT_K`."""
+    """The number of clusters: ``cfg.k`` when given, else the pronounced Kneedle elbow of a Lloyd elbow curve
+    (:data:`ELBOW_KS`, one fit per k, on at most ``cfg.elbow_max`` seeded points), else :data:`DEFAULT_K`."""
     n = len(Z)
     if cfg.k:
         if cfg.k > n:
@@ -274,23 +276,17 @@ def pick_k(Z: np.ndarray, cfg: ExportConfig, info: dict) -> int:
 
     rows = _subsample(n, cfg.elbow_max, cfg.seed, 5)
     X = _floats(Z, rows)
-    k_min, k_max, k_step = ELBOW_KS
-    ks = np.arange(k_min, min(k_max, len(X) - 1) + 1, k_step)
-    elbow = None
-    if len(ks) >= 3:
-        curve = elbow_curve(X, ks, algorithm="lloyd", restarts=1, seed=cfg.seed)
-        elbow = curve.elbow
-    k = elbow.k if elbow is not None and elbow.k is not None else min(DEFAULT_K, n)
-    info["cluster"] = {
-        "k": int(k),
-        "chosen_by": (
-            f"elbow (Kneedle on a Lloyd curve of k = {ks[0]}..{ks[-1]} step {k_step}, {len(X):,} points; "
-            f"{elbow.describe()})"
-            if elbow is not None and elbow.k is not None
-            else f"default k = {DEFAULT_K} (the elbow curve has no Kneedle point)"
-        ),
-    }
-    return int(k)
+    ks = ELBOW_KS[: int(np.searchsorted(ELBOW_KS, len(X) - 1, side="right"))]
+    elbow = elbow_curve(X, ks, algorithm="lloyd", restarts=1, seed=cfg.seed).elbow if len(ks) >= 3 else None
+    curve = f"Kneedle on a Lloyd curve of k = {ks[0]}..{ks[-1]}, {len(X):,} points" if len(ks) else "no curve"
+    if elbow is not None and elbow.k is not None and elbow.pronounced:
+        k, chosen = int(elbow.k), f"elbow ({curve}; {elbow.describe()})"
+    else:  # clusterless data bends nowhere: a Kneedle point of a power law is no number of clusters
+        k = min(DEFAULT_K, n)
+        why = elbow.describe() if elbow is not None else "too few points for a curve"
+        chosen = f"default k = {k} ({curve}; {why})"
+    info["cluster"] = {"k": k, "chosen_by": chosen}
+    return k
 
 
 def kmeans_labels(Z: np.ndarray, k: int, *, seed: int = 0) -> np.ndarray:
