@@ -36,6 +36,7 @@ _LAZY = {
     "export": "zspace.report.export",
     "wrap": "zspace.models.protocol",
     "load_pythae": "zspace.models.adapters.pythae",
+    "load_autoencoder_kl": "zspace.models.adapters.diffusers",
 }
 
 __all__ = ["__version__", *_LAZY]
