@@ -33,7 +33,7 @@ import torch
 from starlette.testclient import TestClient
 
 from zspace.config import ModelConfig
-from zspace.explore import Explorer, create_app
+from zspace.explore import ExploreConfig, Explorer, create_app
 from zspace.explore.server import bind, make_server, url_of
 from zspace.models import build_model
 
@@ -52,7 +52,7 @@ class ImagePool:
         return self.pool[i % len(self.pool)]
 
 
-def synthetic(n: int, z_dim: int, seed: int = 0) -> Explorer:
+def synthetic(n: int, z_dim: int, seed: int = 0, max_drawn: int = ExploreConfig.max_drawn) -> Explorer:
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=3.0, size=(40, z_dim)).astype(np.float32)
     labels = rng.integers(0, 40, size=n)
@@ -62,7 +62,8 @@ def synthetic(n: int, z_dim: int, seed: int = 0) -> Explorer:
     torch.manual_seed(seed)
     model = build_model(ModelConfig(z_dim=z_dim, image_size=96, channels=3)).eval()
     return Explorer(points, model=model, images=ImagePool(n), labels=labels, attributes=attributes,
-                    attribute_names=["Smiling", "Male", "Young"], train_mask=rng.random(n) > 0.1)  # fmt: skip
+                    attribute_names=["Smiling", "Male", "Young"], train_mask=rng.random(n) > 0.1,
+                    cfg=ExploreConfig(max_drawn=max_drawn))  # fmt: skip
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -91,7 +92,7 @@ def server_numbers(explorer: Explorer, repeat: int) -> list[tuple[str, float, in
         rows.append((what, (time.perf_counter() - t0) * 1e3, len(response.content)))
 
     def baseline():
-        xy = explorer.plane((1, 2))
+        xy = explorer.view("pca", (1, 2))[0]  # the projection kept, as /api/points keeps it
         return json.dumps({"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist()}).encode()
 
     sec, body = timed(baseline, repeat)
@@ -181,10 +182,10 @@ def browser_numbers(explorer: Explorer, repeat: int) -> dict[str, float]:
     return {"page_load_s": load, **inner}
 
 
-def measure(n: int, z_dim: int, repeat: int, browser: bool) -> dict:
+def measure(n: int, z_dim: int, repeat: int, browser: bool, max_drawn: int) -> dict:
     """Every number for ``n`` points: start-up seconds, the request rows, and the browser's numbers."""
     t0 = time.perf_counter()
-    explorer = synthetic(n, z_dim)
+    explorer = synthetic(n, z_dim, max_drawn=max_drawn)
     out = {"n": n, "startup_s": time.perf_counter() - t0, "rows": server_numbers(explorer, repeat)}
     if browser:
         out["browser"] = browser_numbers(explorer, repeat)
@@ -198,14 +199,16 @@ def main() -> None:
     p.add_argument("--z-dim", type=int, default=256)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
+    p.add_argument("--max-drawn", type=int, default=ExploreConfig.max_drawn,
+                   help="points drawn before the page draws a subsample over a density layer")  # fmt: skip
     args = p.parse_args()
     sizes = [int(v) for v in args.n.split(",")]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}; n = {', '.join(f'{v:,}' for v in sizes)}, z_dim = {args.z_dim}, "
-          f"median of {args.repeat}")  # fmt: skip
+          f"median of {args.repeat}, max_drawn {args.max_drawn:,}")  # fmt: skip
     results = []
     for n in sizes:
-        r = measure(n, args.z_dim, args.repeat, args.browser)
+        r = measure(n, args.z_dim, args.repeat, args.browser, args.max_drawn)
         results.append(r)
         print(f"\n== {n:,} points: start-up (PCA fit, neighbour index, decoder) {r['startup_s']:.2f} s")
         print(f"{'request':<52} {'ms':>8} {'bytes':>11} {'bytes/point':>11}")

@@ -51,7 +51,7 @@
     for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
     return u.buffer;
   }
-  const typed = { float32: Float32Array, uint8: Uint8Array, uint16: Uint16Array };
+  const typed = { float32: Float32Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array };
   const decodeArray = (b64, dtype) => new typed[dtype](bytes(b64));
 
   const viewQuery = () => (state.view === "pca" ? `view=pca&pcs=${state.pcs.join(",")}` : `view=${state.view}`);
