@@ -107,10 +107,29 @@ def umap_map(
 ) -> UmapMap:
     """:func:`umap_embed` of ``X`` (n_samples, n_features), timed and scored by :func:`knn_preservation`.
 
-    With ``pca_components`` the points are projected onto that many principal components first (timed with the
-    map); the score is always against ``X`` itself, as t-SNE's (:func:`zspace.analyses.tsne.tsne_map`), so maps
-    with and without PCA, and UMAP and t-SNE maps, compare on one number: the share of each point's ``k`` nearest
-    neighbours in ``X`` that stay among its ``k`` nearest in the map (chance: ``k / (n_samples - 1)``).
+    The score is always against ``X`` itself, as t-SNE's (:func:`zspace.analyses.tsne.tsne_map`), so maps with and
+    without PCA, and UMAP and t-SNE maps, compare on one number: the share of each point's ``k`` nearest neighbours
+    in ``X`` that stay among its ``k`` nearest in the map (chance: ``k / (n_samples - 1)``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The points, e.g. latent vectors; at least 3, all finite.
+    n_neighbors, min_dist : int, float
+        umap-learn's parameters (``n_neighbors`` lowered to ``n_samples - 1`` for few points).
+    random_state : int
+        Seeds the map (umap-learn then runs on one thread), the PCA and the choice of query points.
+    k : int
+        Neighbours per point of the score (lowered to ``n_samples - 2`` for few points).
+    n_queries : int or None
+        Query points of the score; None = every point.
+    pca_components : int or None
+        Project ``X`` onto that many principal components before the map (timed with it); None = ``X`` as it is.
+
+    Returns
+    -------
+    UmapMap
+        ``Y`` of shape (n_samples, 2), float32, and the numbers of the map.
     """
     t0 = time.perf_counter()
     inputs = X if pca_components is None else reduce_pca(np.asarray(X), pca_components, random_state=random_state)
