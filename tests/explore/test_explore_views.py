@@ -147,3 +147,66 @@ def test_a_killed_map_process_is_a_failed_map(tmp_path):
     os.kill(_child_pid(job), signal.SIGKILL)
     assert job.wait(30) == "failed"
     assert "t-SNE process ended with signal 9" in job.error
+
+
+# --- a view past max_drawn in a browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_large():
+    import threading
+
+    from zspace.explore.server import bind, make_server, url_of
+
+    rng = np.random.default_rng(0)
+    points = (rng.normal(size=(20_000, 6)) * [3, 1, 1, 1, 1, 1]).astype(np.float32)
+    explorer = Explorer(points, labels=rng.integers(0, 5, 20_000), cfg=ExploreConfig(max_drawn=1000, density_bins=32))
+    sock = bind("127.0.0.1", 0)
+    server = make_server(explorer)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield url_of(sock), explorer
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_a_large_view_draws_a_density_and_hover_finds_points_not_drawn(browser, served_large):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, explorer = served_large
+    browser.get(url)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return !!(window.zspaceExplorer || {}).ready;"))
+    assert browser.execute_script("return document.getElementById('plot').data.map(t => t.type);") == [
+        "heatmap",
+        "scattergl" if browser.execute_script("return window.zspaceExplorer.webgl;") else "scatter",
+    ]
+    state = "window.zspaceExplorer.state"
+    assert browser.execute_script(f"return {state}.x.length;") == 1000
+    drawn = set(browser.execute_script(f"return Array.from({state}.rows);"))
+    xy = explorer.plane((1, 2))
+    hidden = next(r for r in np.argsort(np.abs(xy[:, 0]) + np.abs(xy[:, 1])) if int(r) not in drawn)  # a central one
+    plot = browser.find_element("id", "plot")
+    px = browser.execute_script(
+        f"return window.zspaceExplorer.pixelOf({float(xy[hidden, 0])}, {float(xy[hidden, 1])});"
+    )
+    size = plot.size
+    ActionChains(browser).move_to_element_with_offset(
+        plot, round(px["x"] - size["width"] / 2), round(px["y"] - size["height"] / 2)
+    ).perform()
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(f"return {state}.hovered;") is not None)
+    hovered = browser.execute_script(f"return {state}.hovered;")
+    at = browser.execute_script(f"return window.zspaceExplorer.dataAt({px['x']}, {px['y']});")
+    assert hovered == explorer.nearest("pca", xy, (1, 2), at["x"], at["y"])[0]  # the nearest of all points
+    # zoomed in: the region's points, none outside it
+    draws = browser.execute_script("return window.zspaceExplorer.draws;")
+    browser.execute_script("Plotly.relayout('plot', {'xaxis.range': [-1, 1], 'yaxis.range': [-0.5, 0.5]});")
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(f"return {state}.box !== null;"))
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return window.zspaceExplorer.draws;") > draws)
+    rows = np.asarray(browser.execute_script(f"return Array.from({state}.rows);"), dtype=np.int64)
+    inside = (np.abs(xy[:, 0]) <= 1) & (np.abs(xy[:, 1]) <= 0.5)
+    assert set(rows.tolist()) <= set(np.flatnonzero(inside).tolist())
+    assert len(rows) == min(1000, inside.sum())
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

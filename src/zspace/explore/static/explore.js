@@ -199,6 +199,7 @@
   const scatterPoint = (event) => event.points.find((p) => p.data.type !== "heatmap");
 
   function onHover(event) {
+    if (state.sampledView) return; // the nearest of all points comes from the server (onMove), not of those drawn
     const p = scatterPoint(event);
     if (p) showHovered(rowOf(p.pointIndex));
   }
