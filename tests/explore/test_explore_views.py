@@ -95,6 +95,39 @@ def test_a_large_view_is_a_subsample_over_a_density_of_every_point():
         Explorer(points, cfg=ExploreConfig(max_drawn=5))
 
 
+@pytest.fixture(scope="module")
+def small_client() -> TestClient:
+    return TestClient(create_app(Explorer(np.random.default_rng(0).normal(size=(3000, 4)).astype(np.float32))))
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "phrase"),
+    [
+        ("/api/nearest?view=pca&x=0", 400, "missing query parameter 'y'"),
+        ("/api/nearest?view=pca&x=1e30&y=0", 400, "x must be a finite number within"),
+        ("/api/nearest?view=pca&x=nan&y=0", 400, "x must be a finite number"),
+        ("/api/nearest?view=../etc&x=0&y=0", 400, "unknown view '../etc'"),
+        ("/api/nearest?view=pca&pcs=1,9&x=0&y=0", 400, "component 9 does not exist"),
+        ("/api/density?view=pca&bins=0", 400, "bins must be in 1..1024"),
+        ("/api/density?view=pca&bins=" + "9" * 5000, 400, "bins must be an integer"),
+        ("/api/density?view=pca&bins=2000", 400, "bins must be in 1..1024"),
+        ("/api/density?view=pca&x0=1&x1=1&y0=0&y1=1", 400, "x0 < x1"),
+        ("/api/points?view=pca&x0=0&x1=1&y0=0", 400, "needs all of x0, x1, y0, y1"),
+        ("/api/points?view=pca&x0=-inf&x1=1&y0=0&y1=1", 400, "x0 must be a finite number"),
+        ("/api/points?view=pca&x0=٣&x1=1&y0=0&y1=1", 400, "x0 must be a number"),
+        ("/api/decode?base=" + "9" * 13, 400, "base must be 'mean' or a point's row number"),
+        ("/api/decode?base=3000", 404, "no point 3000"),
+    ],
+)
+def test_hostile_view_requests_are_one_line_4xx(small_client, url, status, phrase):
+    response = small_client.get(url)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert phrase in error
+    assert "\n" not in error
+    assert len(error) < 200
+
+
 # --- maps in child processes ---------------------------------------------------------------------------------------
 
 
