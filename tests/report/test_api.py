@@ -181,6 +181,26 @@ def test_explore_serves_in_the_background_and_stops(z):
         urllib.request.urlopen(handle.url, timeout=2)
 
 
+def test_stopping_the_handle_ends_a_map_under_way():
+    import time
+    from pathlib import Path
+
+    points = np.random.default_rng(1).normal(size=(3000, 8)).astype(np.float32)
+    handle = zspace.explore(points)
+    job = handle._explorer.maps["tsne"]
+    try:
+        assert job.start() == "computing"
+        deadline = time.monotonic() + 30
+        while job._proc is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = job._proc.pid
+    finally:
+        handle.stop()
+    assert job.wait(10) == "absent"  # stopped, not finished: nothing cached
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     from zspace.config import packaged_config

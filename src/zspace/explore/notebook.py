@@ -19,16 +19,19 @@ log = logging.getLogger(__name__)
 class ExplorerHandle:
     """A running explorer: ``url``, ``stop()``; ``str(handle)`` is the URL, and Jupyter shows it as a link."""
 
-    def __init__(self, server: Any, thread: threading.Thread, sock: Any, url: str):
-        self.url, self._server, self._thread, self._sock = url, server, thread, sock
+    def __init__(self, server: Any, thread: threading.Thread, sock: Any, url: str, explorer: Explorer | None = None):
+        self.url, self._server, self._thread, self._sock, self._explorer = url, server, thread, sock, explorer
 
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the server thread (at most ``timeout`` seconds); idempotent."""
+        """Stop serving, stop the t-SNE/UMAP maps under way (their child processes) and wait for the server thread
+        (at most ``timeout`` seconds); idempotent."""
         self._server.should_exit = True
+        if self._explorer is not None:
+            self._explorer.close()
         self._thread.join(timeout)
         self._sock.close()
 
@@ -95,4 +98,4 @@ def explore(
     log.info("zspace explorer: %s (handle.stop() stops it)", url)
     if open_browser:
         webbrowser.open(url)
-    return ExplorerHandle(server, thread, sock, url)
+    return ExplorerHandle(server, thread, sock, url, explorer)
