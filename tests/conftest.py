@@ -127,6 +127,32 @@ def _serve(folder: Path):
         server.server_close()
 
 
+@contextlib.contextmanager
+def _serving_explorer(explorer):
+    """Serve ``explorer`` (a :class:`zspace.explore.data.Explorer`) on a free loopback port in a thread; yield its
+    URL; stop the server and close the socket afterwards."""
+    import threading
+
+    from zspace.explore.server import bind, make_server, url_of
+
+    sock = bind("127.0.0.1", 0)
+    server = make_server(explorer)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def serving():
+    """``with serving(explorer) as url:`` the explorer's app served in a background thread."""
+    return _serving_explorer
+
+
 def check_page_in_browser(driver, page: Path, timeout: float = 60.0) -> dict:
     """Open ``page``; wait for every image to settle; assert all loaded and the console shows no errors."""
     from selenium.webdriver.support.ui import WebDriverWait

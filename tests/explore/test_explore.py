@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import replace
@@ -28,7 +27,6 @@ from zspace.explore import Explorer, create_app, open_explorer
 from zspace.explore.app import plotly_js
 from zspace.explore.data import b64, png_bytes
 from zspace.explore.maps import MAP_FILE, METHODS, PARAMS_FILE, MapJob
-from zspace.explore.server import bind, make_server, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ZSPACE = Path(sys.executable).with_name("zspace")
@@ -369,15 +367,9 @@ def test_celeba_points_are_coloured_by_their_attributes(celeba_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def served(explorer):
-    sock = bind("127.0.0.1", 0)
-    server = make_server(explorer)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield url_of(sock)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+def served(explorer, serving):
+    with serving(explorer) as url:
+        yield url
 
 
 def _offset(driver, plot, px: dict) -> tuple[int, int]:
@@ -487,18 +479,12 @@ def test_ctrl_c_during_the_tsne_ends_cleanly_every_time(digits_run, explorer):  
 
 
 @pytest.fixture(scope="module")
-def served_with_umap(explorer):
+def served_with_umap(explorer, serving):
     explorer.umap.isolate = False  # numba compiles UMAP once per process (the child process is t-SNE's tests')
     assert explorer.umap.start() in ("computing", "ready")
     assert explorer.umap.wait(240) == "ready", explorer.umap.error
-    sock = bind("127.0.0.1", 0)
-    server = make_server(explorer)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield url_of(sock)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(explorer) as url:
+        yield url
 
 
 def test_the_umap_view_hovers_and_a_click_decodes_the_point(browser, served_with_umap, explorer):

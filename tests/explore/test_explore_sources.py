@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,6 @@ from starlette.testclient import TestClient
 from zspace.cli.main import main
 from zspace.explore import create_app, open_explorer
 from zspace.explore.data import to_uint8
-from zspace.explore.server import bind, make_server, url_of
 
 pytest.importorskip("diffusers")
 
@@ -83,15 +81,9 @@ def test_the_points_are_the_latents_mu(faces_explorer, faces):
 
 
 @pytest.fixture(scope="module")
-def served(faces_explorer):
-    sock = bind("127.0.0.1", 0)
-    server = make_server(faces_explorer)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield url_of(sock)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+def served(faces_explorer, serving):
+    with serving(faces_explorer) as url:
+        yield url
 
 
 def _offset(plot, px: dict) -> tuple[int, int]:

@@ -186,22 +186,13 @@ def test_a_killed_map_process_is_a_failed_map(tmp_path):
 
 
 @pytest.fixture
-def served_large():
-    import threading
-
-    from zspace.explore.server import bind, make_server, url_of
+def served_large(serving):
 
     rng = np.random.default_rng(0)
     points = (rng.normal(size=(20_000, 6)) * [3, 1, 1, 1, 1, 1]).astype(np.float32)
     explorer = Explorer(points, labels=rng.integers(0, 5, 20_000), cfg=ExploreConfig(max_drawn=1000, density_bins=32))
-    sock = bind("127.0.0.1", 0)
-    server = make_server(explorer)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield url_of(sock), explorer
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(explorer) as url:
+        yield url, explorer
 
 
 def test_a_large_view_draws_a_density_and_hover_finds_points_not_drawn(browser, served_large):
