@@ -137,6 +137,7 @@ def test_long_sections_show_their_steps(runs, capsys, tmp_path):
     capsys.readouterr()
     code = main(["analyze", str(runs / "b"), "--only", "elbow,tsne", "--out", str(tmp_path / "r"),
                  "--set", "tsne.sizes=[200]", "--set", "tsne.n_iter=30", "--set", "tsne.pca_components=[2]",
+                 "--set", "tsne.presets=['default', 'series']",
                  "--set", "elbow.k_max=6", "--set", "elbow.algorithms=['lloyd']"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
