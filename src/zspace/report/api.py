@@ -140,7 +140,7 @@ def analyze(
     mu, logvar : arrays of shape (n_samples, z_dim), optional, both or neither (arrays only): a VAE's encoder.
     model : a zspace model, ``zspace.wrap(...)``, a pythae or diffusers model, optional: enables the decode probes
         (replaces a run's model); anything else is a one-line ConfigError.
-    only : section names (``"radius,pca"`` or a list), as ``zspace analyze --only``; default every section.
+    only : section names (``"radius,pca"`` or a list), as ``zspace analyze --only``; default every section but the ones on request (``umap``).
     seed : int, seeds every random choice of the analyses.
     name : display name of the latent space.
     split, device : for a run: the split analysed, and where its missing latents are encoded.
