@@ -89,3 +89,38 @@ def test_mnist_latent_on_other_idx_data_names_it_and_drops_the_targets(tmp_path)
     assert "coloured by digit" not in html
     assert "0.0574" not in html  # the series' published error for the AE
     assert '"met"' not in (out / "metrics.json").read_text()
+
+
+WIFI_TINY = ["splits=1", "n_init=1", "elbow_k_max=4", "tsne_iter=0"]
+
+
+def test_wifi_signals_of_another_building_get_no_published_numbers(wifi_file, tmp_path):
+    """Another file of the same layout (here the UCI rows with every signal 1 dBm weaker) is not the series' data:
+    its report names it and shows neither the series' numbers nor its target."""
+    from zspace.data.fingerprint import is_series_wifi
+
+    rows = [line.split("\t") for line in wifi_file.read_text().splitlines()]
+    other = tmp_path / "building-b.txt"
+    other.write_text("\n".join("\t".join([*(str(int(v) - 1) for v in r[:7]), r[7]]) for r in rows) + "\n")
+    assert is_series_wifi(wifi_file)
+    assert not is_series_wifi(other)
+    out = tmp_path / "out"
+    m = run_study("wifi", data=str(other), out=out, quick=True, sets=WIFI_TINY)
+    assert m["targets"] == {}
+    assert m["dataset"] == "building-b.txt"
+    html = (out / "report.html").read_text()
+    assert "building-b.txt" in html
+    assert "published" not in html
+    assert "0.012" not in html
+    assert "do not apply" in html
+    assert "The series found 4 - 5" not in html
+
+
+def test_the_series_wifi_file_keeps_the_published_comparison(wifi_file, tmp_path):
+    out = tmp_path / "out"
+    m = run_study("wifi", data=str(wifi_file), out=out, quick=True, sets=WIFI_TINY)
+    assert m["dataset"] == "UCI WIFI"
+    assert m["targets"]["pca3_mean_test_error"]["target"] == 0.02
+    html = (out / "report.html").read_text()
+    assert "published (one split)" in html
+    assert "The series found 4 - 5" in html

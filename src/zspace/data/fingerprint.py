@@ -22,6 +22,8 @@ MNIST_MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+# md5 of the UCI Wireless Indoor Localization file the series used (wifi_localization.txt, ../shared/data/DATA.md)
+WIFI_MD5 = "60e10563ada2a623f82194ed195135bc"
 _CACHE: dict[tuple, bool] = {}
 
 
@@ -60,6 +62,27 @@ def is_series_mnist(folder: str | Path) -> bool:
     if key not in _CACHE:
         _CACHE[key] = all(_md5(p) == MNIST_MD5[n] for n, p in files.items())
         log.debug("%s: series' MNIST %s", folder, _CACHE[key])
+    return _CACHE[key]
+
+
+def is_series_wifi(path: str | Path) -> bool:
+    """True when ``path`` is the UCI WIFI localization file the series used (its md5; 2,000 rows, ~30 kB).
+
+    Parameters
+    ----------
+    path : the tab-separated file of 7 signals and a room per row.
+
+    Returns
+    -------
+    bool; False for any other file (another building's signals, an edited copy) or a missing one.
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        return False
+    key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    if key not in _CACHE:
+        _CACHE[key] = _md5(path) == WIFI_MD5
+        log.debug("%s: series' WIFI %s", path, _CACHE[key])
     return _CACHE[key]
 
 
