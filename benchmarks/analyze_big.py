@@ -5,7 +5,8 @@ temporary folder, then, each in a fresh Python process (so that peak RSS is that
 
 - baseline: ``np.load(FILE)`` (the whole array read into memory) and its sum;
 - zspace: ``zspace.report.analyze.analyze(FILE, out=...)``, the function behind ``zspace analyze FILE --out ...``,
-  with every analysis of the registry (t-SNE / UMAP on their usual subsample; sections without a model or mu skip).
+  with every analysis of the registry, the opt-in UMAP included (t-SNE / UMAP on their usual subsample; sections
+  without a model or mu skip); ``--only`` names fewer.
 
 Prints one table: wall seconds, CPU seconds / wall (how many cores were busy on average), peak memory, the ratio to
 the baseline, and per section its seconds (as metrics.json records them) and cores busy.
@@ -31,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from zspace.sections import SECTIONS
 
 CHILD = r"""
 import json, logging, os, resource, sys, threading, time
@@ -117,7 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=250_000)
     ap.add_argument("--dim", type=int, default=256)
-    ap.add_argument("--only", default="", help="comma-separated analyses (default: all of the registry)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated analyses (default: the whole registry)")
     ap.add_argument("--keep", type=Path, default=None, help="write the .npy and the report here and keep them")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
