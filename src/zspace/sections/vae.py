@@ -12,7 +12,7 @@ from zspace.analyses.vae import (
     logvar_distribution,
     vae_diagnostics,
 )
-from zspace.config import Range
+from zspace.config import Ordered, Range
 from zspace.errors import ConfigError
 from zspace.figures.vae import kl_and_activity, logvar_histogram
 from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
@@ -34,12 +34,16 @@ PUBLISHED = {
 
 @dataclass
 class Config:
-    band: tuple[float, float] = (0.05, 2.0)  # count components with band[0] < |z - mu| < band[1] (the series' band)
+    # count components with band[0] < |z - mu| < band[1] (the series' band)
+    band: Annotated[tuple[Annotated[float, Range(0, 1e6)], Annotated[float, Range(0, 1e6)]], Ordered()] = (0.05, 2.0)
     # a unit is active when Var_x(mu_u) exceeds this (Burda et al. 2016)
     active_threshold: Annotated[float, Range(0, 1e6)] = 0.01
     chunk: Annotated[int, Range(1, 2**24)] = 16_384  # rows per block; float64 accumulators
     logvar_width: Annotated[float, Range(1e-9, 1e6)] = 0.5  # interval of the logvar histogram
-    logvar_band: tuple[float, float] = (-3.0, 5.0)  # components counted inside (the series: 2 of 43.5 M in [-3, 5])
+    # components counted inside (the series: 2 of 43.5 M in [-3, 5])
+    logvar_band: Annotated[
+        tuple[Annotated[float, Range(-1e6, 1e6)], Annotated[float, Range(-1e6, 1e6)]], Ordered(strict=False)
+    ] = (-3.0, 5.0)
 
 
 def run(ctx: Context, cfg: Config) -> Section:

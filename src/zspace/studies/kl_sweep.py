@@ -27,7 +27,7 @@ import numpy as np
 from zspace.analyses.mutual_info import mutual_information
 from zspace.analyses.radius import Histogram, chi_mode, radii, radius_stats
 from zspace.analyses.vae import mu_variance, vae_diagnostics
-from zspace.config import OneOf, Range, RunConfig, load_config, packaged_config
+from zspace.config import Len, OneOf, Range, RunConfig, load_config, packaged_config
 from zspace.data import Dataset, load_dataset
 from zspace.errors import ConfigError
 from zspace.figures.sweep import against_weight, radius_overlay, rate_distortion, rows_of_images, weight_label
@@ -55,7 +55,9 @@ DROP = 0.90  # active units "start to drop" below 90 % of the most seen at any s
 @dataclass
 class Config:
     # KL weights trained (the series' "fact"); 0 is the AE (no noise, no KL term)
-    weights: tuple[float, ...] = (0.0, 1e-5, 1e-3, 1e-2, 0.1, 1.0, 5.0, 20.0)
+    weights: Annotated[tuple[Annotated[float, Range(0, 1e4)], ...], Len(1, 64)] = (
+        0.0, 1e-5, 1e-3, 1e-2, 0.1, 1.0, 5.0, 20.0,
+    )  # fmt: skip
     # epochs per weight (the series: 24 on 170,000 images; 6 on 10,000 keep CPU time < 90 min)
     epochs: Annotated[int, Range(1, 100000)] = 6
     limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # CelebA images used; 0 = the whole folder

@@ -20,7 +20,7 @@ import numpy as np
 from zspace.analyses.classifier import ClusterClassifier, Evaluation, errors_vs_k, evaluate
 from zspace.analyses.elbow import elbow_curve
 from zspace.analyses.tsne import TsneFeatures, embed_tsne, tsne_features
-from zspace.config import ClusterKs, Len, OneOf, Range, Scalers, load_config
+from zspace.config import ClusterKs, Len, OneOf, Range, Scalers, Without, load_config
 from zspace.data import load_dataset
 from zspace.data.fingerprint import dataset_name
 from zspace.errors import ConfigError
@@ -41,6 +41,10 @@ TARGET = 0.030  # test error with k <= 250
 TARGET_TRAIN_SECONDS = 600.0  # the AE trained on a 2-core CPU in <= 10 min
 
 
+# ``--set`` overrides of a run config (``section.key=value``), checked again when the config is built
+Overrides = Annotated[tuple[Annotated[str, Len(3, 4096), Without("\0")], ...], Len(0, 256)]
+
+
 @dataclass
 class Config:
     # "ae": the post's AE; "vae": a VAE of the same size
@@ -48,8 +52,8 @@ class Config:
     # Study defaults on top of the shipped mnist-ae25 config (the post: MSE, no BatchNorm, 40 epochs). Measured with
     # 10 epochs, KMeans k = 225 on the latents / on a t-SNE map of them: MSE 0.059 / 0.034, BCE + BatchNorm 0.057 /
     # 0.028; 20 epochs keep the training of the AE well inside 10 minutes on a 2-core CPU.
-    ae: tuple[str, ...] = ('model.reconstruction="bce"', "model.batch_norm=true")  # overrides for the AE
-    vae: tuple[str, ...] = (
+    ae: Overrides = ('model.reconstruction="bce"', "model.batch_norm=true")  # overrides for the AE
+    vae: Overrides = (
         'model.kind="vae"',
         "model.kl_weight=1.0",
         'model.reconstruction="bce"',
