@@ -242,3 +242,8 @@ def test_a_model_goes_with_arrays(digits_run):
     with_model = zspace.analyze(z, model=run.model, only="decode")
     assert not with_model.section("decode").skipped
     assert with_model.metrics["sections"]["decode"]["probes"]
+
+
+def test_an_unknown_colouring_is_one_line_before_any_analysis(z):
+    with pytest.raises(ConfigError, match=r"pca.color_by: 'Smiling' is no colouring of latents \(known: label\)"):
+        zspace.analyze(z, only="pca", pca={"color_by": "Smiling"})

@@ -17,7 +17,14 @@ from typing import Any
 
 from zspace.data.names import read_names
 from zspace.errors import ConfigError
-from zspace.report.analyze import analysis_settings, name_classes, run_sections, source_intro, source_summary
+from zspace.report.analyze import (
+    analysis_settings,
+    check_colorings,
+    name_classes,
+    run_sections,
+    source_intro,
+    source_summary,
+)
 from zspace.report.compare import compare_sections, flat_config
 from zspace.report.page import CSS, page, report_metrics, slug, write_report
 from zspace.report.resolve import resolve
@@ -140,7 +147,8 @@ def analyze(
     mu, logvar : arrays of shape (n_samples, z_dim), optional, both or neither (arrays only): a VAE's encoder.
     model : a zspace model, ``zspace.wrap(...)``, a pythae or diffusers model, optional: enables the decode probes
         (replaces a run's model); anything else is a one-line ConfigError.
-    only : section names (``"radius,pca"`` or a list), as ``zspace analyze --only``; default every section but the ones on request (``umap``).
+    only : section names (``"radius,pca"`` or a list), as ``zspace analyze --only``; default every section but
+        the ones on request (``umap``).
     seed : int, seeds every random choice of the analyses.
     name : display name of the latent space.
     split, device : for a run: the split analysed, and where its missing latents are encoded.
@@ -157,6 +165,7 @@ def analyze(
     names = read_names(class_names) if isinstance(class_names, (str, Path)) else tuple(class_names or ())
     source = resolve(z, labels=labels, mu=mu, logvar=logvar, model=model, name=name, split=split, device=device)
     name_classes(source, names, what="class_names")
+    check_colorings(source, configs)  # before any analysis runs, as the command line does
     sections = run_sections(source, keys, configs, seed=seed)
     info = source_summary(source)
     return Report(sections, title=f"zspace: the latent space of {source.name}", command=API_ANALYZE,
