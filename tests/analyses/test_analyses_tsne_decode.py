@@ -343,3 +343,12 @@ def test_tsne_headings_say_the_pca_dimension():
                 n_iter=10, seconds=0.1, knn_preservation=0.5, k=2)  # fmt: skip
     item = _figure(m, None, np.arange(5))
     assert "after PCA to 4 components" in item.figure.axes[0].get_title()
+
+
+def test_tsne_pca_maps_only_and_no_maps():
+    """Only PCA maps asked for (no preset): they run with the default preset; neither: one line naming both keys."""
+    cfg = tsne.Config(sizes=(60,), presets=(), pca_components=(2,), n_iter=20)
+    section = tsne.run(Context(latents=small_latents()), cfg)
+    assert [(m["preset"], m["pca_components"]) for m in section.metrics["maps"]] == [("default", 2)]
+    with pytest.raises(ConfigError, match="tsne.presets and tsne.pca_components are both empty"):
+        tsne.run(Context(latents=small_latents()), tsne.Config(presets=(), pca_components=()))

@@ -87,7 +87,8 @@ def run(ctx: Context, cfg: Config) -> Section:
 
 def _tsne_bytes(n: int, z_dim: int, cfg: Config) -> float:
     """Peak memory of one map: the points, 3 * perplexity neighbours each (index, distance, affinity x2)."""
-    neighbours = 3 * max(PRESETS[p][0] for p in cfg.presets) + 1
+    used = list(cfg.presets) + (["default"] if cfg.pca_components else [])  # the PCA maps use the default preset
+    neighbours = 3 * max((PRESETS[p][0] for p in used), default=PRESETS["default"][0]) + 1
     return n * (8.0 * z_dim + 32.0 * neighbours + 64.0) * 2  # x2: openTSNE's working copies
 
 
@@ -98,6 +99,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"tsne.presets: unknown preset(s) {unknown} (known: {', '.join(PRESETS)})")
     if any(s < 4 for s in cfg.sizes) or not cfg.sizes:
         raise ConfigError(f"tsne.sizes must be one or more sizes of at least 4 points, got {cfg.sizes}")
+    if not cfg.presets and not cfg.pca_components:
+        raise ConfigError("tsne.presets and tsne.pca_components are both empty: no map to draw (name a preset)")
     if any(c < 1 for c in cfg.pca_components):
         raise ConfigError(f"tsne.pca_components must be positive, got {cfg.pca_components}")
     if cfg.n_iter < 2:
