@@ -350,5 +350,5 @@ def test_tsne_pca_maps_only_and_no_maps():
     cfg = tsne.Config(sizes=(60,), presets=(), pca_components=(2,), n_iter=20)
     section = tsne.run(Context(latents=small_latents()), cfg)
     assert [(m["preset"], m["pca_components"]) for m in section.metrics["maps"]] == [("default", 2)]
-    with pytest.raises(ConfigError, match="tsne.presets and tsne.pca_components are both empty"):
+    with pytest.raises(ConfigError, match=r"tsne\.presets and tsne\.pca_components are both empty"):
         tsne.run(Context(latents=small_latents()), tsne.Config(presets=(), pca_components=()))

@@ -202,7 +202,7 @@ def options_help(module: Any) -> str:
     for o in describe(module.Config):
         default = _toml(o.default)
         line = f"  {o.name} = {default}  ({o.type}" + (f", {o.allowed}" if o.allowed else "")
-        line += (f"; --quick: {_toml(quick[o.name])}" if o.name in quick else "")
+        line += f"; --quick: {_toml(quick[o.name])}" if o.name in quick else ""
         out.append(line + ")")
         if o.comment:
             out += ["      " + t for t in textwrap.wrap(o.comment, 100)]
