@@ -1181,3 +1181,69 @@ def test_feature_net_classes_are_the_distinct_labels_not_range_of_the_largest():
     what, n_out, y = _targets(data)
     assert (what, n_out) == ("3 class labels", 3)
     assert y.tolist() == [2, 1, 1, 0]
+
+
+# ---- issue 19: every new input format, through every command that reads one ------------------------------------
+
+
+def _bad_source(folder: Path, kind: str) -> Path:
+    """One hostile file (or folder) per format the resolver reads; each must be refused before anything is written."""
+    folder.mkdir(exist_ok=True)
+    if kind == "npy-1d":
+        np.save(path := folder / "x.npy", np.zeros(5, np.float32))
+    elif kind == "npy-all-nan":
+        np.save(path := folder / "x.npy", np.full((4, 3), np.nan, np.float32))
+    elif kind == "npz-no-z":
+        np.savez(path := folder / "x.npz", w=np.zeros((3, 2)))
+    elif kind == "npz-pickled":
+        np.savez(path := folder / "x.npz", z=np.array([[1.0], None], dtype=object))  # loading would unpickle
+    elif kind == "safetensors-corrupt":
+        (path := folder / "x.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    elif kind == "parquet-ragged":
+        _hostile_table(path := folder / "x.parquet", {"v": [[1.0, 2.0], [3.0, 4.0, 5.0]]})
+    elif kind == "csv-text":
+        _hostile_table(path := folder / "x.csv", {"who": ["a", "b"]})
+    elif kind == "arrow-empty":
+        _hostile_table(path := folder / "x.feather", {"v": pa_empty_list_column()})
+    elif kind == "folder-labels-mismatch":  # a latents folder without index.npy whose labels do not match z
+        (path := folder / "lat").mkdir()
+        np.save(path / "z.npy", np.zeros((6, 2), np.float32))
+        np.save(path / "labels.npy", np.zeros(5, np.int64))
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+def pa_empty_list_column():
+    import pyarrow as pa
+
+    return pa.array([], type=pa.list_(pa.float32()))
+
+
+BAD_SOURCES = [
+    "npy-1d", "npy-all-nan", "npz-no-z", "npz-pickled", "safetensors-corrupt", "parquet-ragged", "csv-text",
+    "arrow-empty", "folder-labels-mismatch",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", BAD_SOURCES)
+def test_every_new_format_refused_alike_by_analyze_compare_export_and_explore(kind, tmp_path, capsys, monkeypatch):
+    """The one resolver serves all four commands: a hostile input of any format is the same kind of one line in
+    each, and none of them writes a file (the explorer never starts serving)."""
+    import zspace.explore
+
+    monkeypatch.setattr(zspace.explore, "serve", lambda *a, **k: pytest.fail("the explorer served a hostile input"))
+    bad = _bad_source(tmp_path / "in", kind)
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32))
+    before = tree(tmp_path)
+    lines = [
+        refused(capsys, "analyze", str(bad), "--only", "radius", "--out", str(tmp_path / "a")),
+        refused(capsys, "compare", str(good), str(bad), "--only", "radius", "--out", str(tmp_path / "c")),
+        refused(capsys, "export", str(bad), "--only", "pca", "--to", str(tmp_path / "t.parquet")),
+        refused(capsys, "explore", str(bad), "--no-browser", "--port", "0"),
+    ]
+    assert tree(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.npy", "in"]
+    # the same problem, worded the same way, whichever command met it
+    assert len({line.split(": error: ", 1)[1] for line in lines}) == 1, lines
