@@ -951,6 +951,8 @@ def test_unbounded_run_options_are_one_line(setting, needle, tmp_path, monkeypat
         ("mnist-latent", "ks=[]", "'ks': must be of length 1 to 64"),
         ("encoder-size", "speed_steps=0", "'speed_steps': must be in [1, 100000]"),
         ("wifi", "splits=1e22", "'splits' must be int"),
+        ("mnist-latent", 'tsne_map_models=["vea"]', "'tsne_map_models': each value must be one of ae, vae"),
+        ("mnist-latent", 'models=["vae"]', "tsne_map_models: ['ae'] not among the trained models ['vae']"),
     ],
 )
 def test_study_options_once_ignored_or_remapped_are_one_line(study, setting, needle, tmp_path, monkeypatch, capsys):

@@ -138,6 +138,17 @@ def test_every_kind_of_config_is_enumerated():
     assert {"model.z_dim", "train.seed", "data.class_names", "accuracy_ks", "decode.seed"} <= names
 
 
+def test_every_option_declares_its_range_or_choices():
+    """An option without a declaration is checked by its type alone (a NaN ratio, an unknown name in a list, a
+    count of 10**30 pass): every number, text and list of every config says what it accepts (bools need nothing)."""
+    bare = []
+    for _kind, cls, prefix, name in KEYS:
+        tp, meta, items = declarations(cls)[name]
+        if tp is not bool and not meta and not items:
+            bare.append(prefix + name)
+    assert bare == []
+
+
 @pytest.mark.parametrize(("kind", "cls", "prefix", "name"), KEYS, ids=[f"{k}:{p}{n}" for k, _, p, n in KEYS])
 def test_hostile_values_are_one_line_or_satisfy_the_declaration(kind, cls, prefix, name):
     for value in HOSTILE:

@@ -26,7 +26,7 @@ NCOLS = 10  # images per grid row
 
 @dataclass
 class Config:
-    n_probes: int = 40  # decoded images per probe grid (4 rows of 10)
+    n_probes: Annotated[int, Range(2, 2**31 - 1)] = 40  # decoded images per probe grid (4 rows of 10)
     # the series' uniform/equidistant ranges of latent values, each (low, high) with low < high
     ranges: Annotated[tuple[Interval, ...], Len(1, 16)] = ((-2.0, 2.0), (-10.0, 10.0))
     # random data points decoded beside their originals; 0 = none

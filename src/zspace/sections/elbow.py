@@ -9,7 +9,7 @@ import numpy as np
 
 from zspace.analyses.elbow import ALGORITHMS, ElbowCurve, LloydSettings, MiniBatchSettings, elbow_curve
 from zspace.analyses.kmeans import MIN_SAMPLE
-from zspace.config import OneOf, Range
+from zspace.config import Len, OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.elbow import NAMES, elbow_plot
 from zspace.sections.base import Context, FigureItem, Section, Table
@@ -22,9 +22,11 @@ MINIBATCH_MAX_POINTS = 50_000  # the MiniBatchKMeans reference curve is fitted o
 @dataclass
 class Config:
     k_min: Annotated[int, Range(1, 100000)] = 2  # smallest number of clusters
-    k_max: int = 80  # largest number of clusters (the series: 80 for CelebA latents, 250 for MNIST)
+    # largest number of clusters (the series: 80 for CelebA latents, 250 for MNIST)
+    k_max: Annotated[int, Range(1, 2**31 - 1)] = 80
     k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, as the series did for CelebA
-    algorithms: tuple[str, ...] = ("lloyd", "minibatch")  # "lloyd": full k-means (faiss); "minibatch": the series'
+    # "lloyd": full k-means (faiss); "minibatch": the series' MiniBatchKMeans
+    algorithms: Annotated[tuple[Annotated[str, OneOf(*ALGORITHMS)], ...], Len(1, len(ALGORITHMS))] = ALGORITHMS
     # Lloyd fits per k with different seeds: the band shows how unstable the curve is
     restarts: Annotated[int, Range(1, 1000)] = 3
     # MiniBatchKMeans fits per k (the series ran one curve; each fit is slow)
@@ -39,12 +41,13 @@ class Config:
     # the series' MiniBatchKMeans settings for its elbow (MNIST post)
     minibatch_n_init: Annotated[int, Range(1, 100000)] = 50
     minibatch_max_iter: Annotated[int, Range(1, 100000)] = 100  # passes over the data at most
-    minibatch_tol: float = 1e-4  # early stop on small centre changes
+    minibatch_tol: Annotated[float, Range(0, 1e6)] = 1e-4  # early stop on small centre changes
     minibatch_batch_size: Annotated[int, Range(1, 2**20)] = 200  # points per mini-batch
     # MiniBatchKMeans is fitted on a seeded random subset of this many points when there are more (its inertia is
     # still over all points); 0 = fit on all points, as the series did (436 s per curve on 1,000,000 points)
     minibatch_max_points: Annotated[int, Range(0, 2**31 - 1)] = MINIBATCH_MAX_POINTS
-    min_slope_ratio: float = 3.0  # "pronounced": log-log slope over [k/2, k] >= this x the slope over [k, 2k]
+    # "pronounced": log-log slope over [k/2, k] >= this x the slope over [k, 2k]
+    min_slope_ratio: Annotated[float, Range(1, 1e6)] = 3.0
 
 
 MAX_KS = 256  # at most this many KMeans fits per algorithm (the series: every k in 2..250)

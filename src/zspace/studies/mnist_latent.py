@@ -75,7 +75,8 @@ class Config:
     elbow_k_step: Annotated[int, Range(1, 100000)] = 2  # every second k, 3 Lloyd restarts each
     tsne_points: Annotated[int, Range(2, 1_000_000)] = 10_000  # test latents on each t-SNE map (all 10,000 test images)
     tsne_iter: Annotated[int, Range(1, 100000)] = 1000  # t-SNE iterations (250 of them with early exaggeration)
-    tsne_map_models: tuple[str, ...] = ("ae",)  # also cluster on a t-SNE map of these models' latents (beyond)
+    # also cluster on a t-SNE map of these models' latents (beyond the series); each must be one of `models`
+    tsne_map_models: Annotated[tuple[Annotated[str, OneOf("ae", "vae")], ...], Len(0, 2)] = ("ae",)
     # clusters on the t-SNE map
     tsne_map_ks: Annotated[tuple[Annotated[int, Range(1, 100000)], ...], Len(0, 64)] = (100, 225, 250)
     limit: Annotated[int, Range(0, 2**31 - 1)] = 0  # MNIST images per split; 0 = all
@@ -146,6 +147,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"models must be a non-empty list of 'ae' and 'vae', got {list(cfg.models)}")
     if cfg.epochs < 1 or min(cfg.ks, default=0) < 2:
         raise ConfigError(f"epochs must be >= 1 and every k >= 2, got epochs {cfg.epochs}, ks {list(cfg.ks)}")
+    untrained = [m for m in cfg.tsne_map_models if m not in cfg.models]
+    if untrained:
+        raise ConfigError(f"tsne_map_models: {untrained} not among the trained models {list(cfg.models)}")
 
 
 def _train_and_embed(model: str, cfg: Config, path: Path, ctx: StudyContext) -> tuple[Split, dict]:
