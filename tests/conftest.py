@@ -71,6 +71,15 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["ZSPACE_CACHE_DIR"] = str(tmp_path_factory.mktemp("zspace-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _no_thread_budget_between_tests():
+    """``--threads`` in one in-process CLI test caps the whole process: lift it before the next test."""
+    yield
+    from zspace.io import limits
+
+    limits.set_thread_budget(None)
+
+
 def _chromium() -> tuple[str, str] | None:
     import shutil
 

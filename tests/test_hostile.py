@@ -840,9 +840,9 @@ def test_python_api_explore_on_a_busy_port_is_one_line():
 
 
 def test_threads_100000_is_capped_at_the_core_count_not_passed_to_torch():
-    from zspace.io.limits import usable_threads
+    from zspace.io.limits import machine_cores, usable_threads
 
-    cores = os.cpu_count() or 1
+    cores = machine_cores()
     n, note = usable_threads(100000)
     assert n == cores
     assert "capped at" in note

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import numpy as np
@@ -51,7 +50,7 @@ def test_check_time_refuses_beyond_the_budget_naming_key_and_estimate():
 
 
 def test_threads_capped_at_the_core_count_with_a_note():
-    cores = os.cpu_count() or 1
+    cores = limits.machine_cores()
     assert limits.usable_threads(1) == (1, None)
     n, note = limits.usable_threads(100000)
     assert n == cores
@@ -59,6 +58,34 @@ def test_threads_capped_at_the_core_count_with_a_note():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="--threads must be an integer >= 1"):
             limits.usable_threads(bad)
+
+
+def test_the_thread_budget_reaches_torch_blas_openmp_faiss_and_zspaces_own_pools(monkeypatch):
+    """``--threads 1`` used to reach torch only: the elbow's fits, faiss, openTSNE and BLAS took every core."""
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from zspace.analyses import elbow, tsne
+    from zspace.data import cache
+
+    monkeypatch.setattr(limits, "machine_cores", lambda: 2)  # a 2-core machine, wherever this runs
+    assert limits.cpu_threads() == 2
+    limits.set_thread_budget(1)
+    try:
+        assert limits.cpu_threads() == 1
+        assert elbow.cores() == 1  # the elbow's fits side by side
+        assert cache._n_workers(0) == 1  # image decoding workers
+        assert tsne._tsne(5000, 8, 30.0, 12.0, 10, 0, -1).n_jobs == 1  # openTSNE
+        assert torch.get_num_threads() == 1
+        assert faiss.omp_get_max_threads() == 1
+        assert {lib["num_threads"] for lib in threadpool_info()} == {1}  # every BLAS and OpenMP loaded
+        limits.set_thread_budget(100)  # above the cores: the cores
+        assert limits.cpu_threads() == 2
+    finally:
+        limits.set_thread_budget(None)
+    assert limits.cpu_threads() == 2
+    assert torch.get_num_threads() == 2
 
 
 def test_check_count_refuses_non_integers_and_too_much_memory():

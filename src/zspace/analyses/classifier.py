@@ -23,6 +23,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, validate_dat
 
 from zspace.analyses.kmeans import faiss_threads, lloyd, nearest_centres, one_thread
 from zspace.errors import ZSpaceError
+from zspace.io.limits import cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class ClusterClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return km.cluster_centers_
         rng = check_random_state(self.random_state)
         seeds = rng.randint(0, 2**31 - 1, size=self.n_init)
-        with faiss_threads(self.n_jobs or 0):
+        with faiss_threads(self.n_jobs or cpu_threads()):
             fits = [lloyd(Xs, self.n_clusters, seed=int(s), max_iter=self.max_iter, tol=self.tol) for s in seeds]
         centres, _, self.n_iter_ = min(fits, key=lambda f: f[1])
         return centres

@@ -28,7 +28,6 @@ series found none on CelebA latents or raw MNIST.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -159,11 +158,10 @@ def fit_rows(n_points: int, fit_points: int, seed: int) -> np.ndarray | None:
 
 
 def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """Threads the fits may use: the cores of this process, capped by ``--threads`` (zspace.io.limits)."""
+    from zspace.io.limits import cpu_threads
+
+    return cpu_threads()
 
 
 # --- the curve ---------------------------------------------------------------------------------------------

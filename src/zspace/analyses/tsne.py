@@ -194,6 +194,10 @@ def _tsne(n: int, dims: int, perplexity: float, early_exaggeration: float, n_ite
     if perplexity <= 0 or early_exaggeration <= 0:
         raise ValueError(f"perplexity and early_exaggeration must be positive, got {perplexity}, {early_exaggeration}")
     early_iter = min(EXAGGERATION_ITER, n_iter // 2)
+    if n_jobs < 1:  # every core this process may use, --threads included
+        from zspace.io.limits import cpu_threads
+
+        n_jobs = cpu_threads()
     return TSNE(
         n_components=2,
         perplexity=fit_perplexity(perplexity, n),

@@ -299,6 +299,9 @@ class _StudyHelp(argparse.Action):
         parser.exit()
 
 
+THREADS_HELP = "CPU threads of torch, BLAS, faiss and zspace's own pools (capped at the cores)"
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from zspace.explore import ExploreConfig, open_explorer, serve
     from zspace.explore.server import bind
@@ -358,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     t.add_argument("--seed", type=SEED, help="seed of weights, batch order and noise (same as --set train.seed=N)")
-    t.add_argument("--threads", type=int, help="torch CPU threads (same as --set train.threads=N)")
+    t.add_argument("--threads", type=int, help="CPU threads of all pools; = --set train.threads=N")
     t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -407,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
     a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
     a.add_argument("--seed", type=SEED, help="seed of the analyses' random subsets (same as --set seed=N)")
-    a.add_argument("--threads", type=int, help="torch CPU threads")
+    a.add_argument("--threads", type=int, help=THREADS_HELP)
     a.add_argument("--class-names", metavar="FILE", help="names of classes 0..K-1, one per line (UTF-8)")
     a.set_defaults(func=cmd_analyze)
 
@@ -419,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="KEY=VALUE")
     c.add_argument("--only", help=f"comma-separated compared analyses of {', '.join(COMPARED)}")
     c.add_argument("--device", default="auto", help="where missing latents are encoded: auto, cpu, cuda:N")
-    c.add_argument("--threads", type=int, help="torch CPU threads")
+    c.add_argument("--threads", type=int, help=THREADS_HELP)
     c.set_defaults(func=cmd_compare)
 
     from zspace.studies import ABOUT, STUDIES
@@ -440,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--config", help="TOML file of study keys (KEY = VALUE lines)")
         one.add_argument("--seed", type=SEED, default=0, help="seeds trainings, KMeans starts and t-SNE (default 0)")
         one.add_argument("--device", help="where models train and encode: auto, cpu, cuda:N")
-        one.add_argument("--threads", type=int, help="torch CPU threads")
+        one.add_argument("--threads", type=int, help=THREADS_HELP)
         one.add_argument("--epochs", type=int, help="same as --set epochs=N (studies that train)")
         one.add_argument("--limit", type=int, help="same as --set limit=N (studies that train)")
         one.add_argument("--seeds", help="same as --set seeds=[A,B,...] (celeba-ae-vs-vae)")
@@ -491,14 +494,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"zspace: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
             _tell_other_processes(f"--threads must be >= 1, got {args.threads}")
             return 2
-        import torch
-
-        from zspace.io.limits import usable_threads
+        from zspace.io.limits import set_thread_budget, usable_threads
 
         args.threads, note = usable_threads(args.threads)
         if note:
             print(f"zspace: note: {note}", file=sys.stderr)
-        torch.set_num_threads(args.threads)
+        set_thread_budget(args.threads)  # torch, BLAS/OpenMP, faiss and zspace's own pools
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, one process speaks for all
     if not main_process:
         args.quiet = True

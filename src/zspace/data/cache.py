@@ -162,7 +162,9 @@ def _n_workers(workers: int) -> int:
         raise ConfigError(f"data.workers must be >= 0, got {workers}")
     if workers:
         return workers
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from zspace.io.limits import cpu_threads
+
+    return cpu_threads()
 
 
 def _open_entry(entry: Path, key: str, size: int) -> CachedImages | None:

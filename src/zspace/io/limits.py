@@ -95,15 +95,54 @@ GRID_BYTES_PER_IMAGE = 180_000
 TIME_BUDGET_S = 3600.0
 
 
+def machine_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_THREAD_BUDGET: int | None = None  # --threads, for every library that runs threads (set_thread_budget)
+
+
+def set_thread_budget(n: int | None) -> None:
+    """Let every thread pool of this process use at most ``n`` threads (None: every core again).
+
+    ``--threads`` used to reach torch only, while the elbow's fits, faiss, openTSNE and BLAS took every core. The
+    budget is read by :func:`cpu_threads`, which zspace's own pools (elbow fits, classifier, t-SNE, image decoding)
+    size themselves by, and it is applied at once to torch, faiss and the OpenMP and BLAS libraries loaded by then
+    (threadpoolctl). ``None`` lifts a budget that was set: each library gets every core of this process again.
+    """
+    global _THREAD_BUDGET
+    if n is None and _THREAD_BUDGET is None:
+        return
+    _THREAD_BUDGET = None if n is None else max(1, int(n))
+    threads = cpu_threads()
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)  # not a context: stays for the process
+    faiss.omp_set_num_threads(threads)
+
+
+def cpu_threads() -> int:
+    """Threads zspace's own parallel work may use: the cores of this process, capped by ``--threads``."""
+    cores = machine_cores()
+    return cores if _THREAD_BUDGET is None else min(cores, _THREAD_BUDGET)
+
+
 def usable_threads(n: int, key: str = "--threads") -> tuple[int, str | None]:
     """``n`` capped at the machine's core count; returns ``(threads, note)``, the note None when not capped.
 
-    ``n < 1`` is refused (ConfigError); ``n`` above ``os.cpu_count()`` is capped (a huge thread count made torch
-    segfault) and the note says so, for the log and the report.
+    ``n < 1`` is refused (ConfigError); ``n`` above the cores this process may use is capped (a huge thread count
+    made torch segfault) and the note says so, for the log and the report.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"{key} must be an integer >= 1, got {n!r}")
-    cores = os.cpu_count() or 1
+    cores = machine_cores()
     if n <= cores:
         return n, None
     return cores, f"{key}={n} capped at {cores}, the number of CPU cores"
