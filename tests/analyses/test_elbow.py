@@ -184,6 +184,25 @@ def test_section_adapts_k_to_tiny_space_and_notes_mu():
     assert s.notes
 
 
+def test_points_beyond_the_time_limit_are_clustered_on_a_subset_with_a_note(monkeypatch):
+    """Ten million rows were refused whole (the estimate over all points passed the limit); now the largest halving
+    of the points that fits is clustered, seeded, with a note. A user's max_points is kept as given."""
+    cfg = section.Config(k_max=6, k_step=1, algorithms=("lloyd",), restarts=1)
+    ks = np.arange(2, 7)
+    monkeypatch.setattr(section, "MIN_CAPPED_POINTS", 100)
+    budget = (section.estimate(1000, 6, ks, cfg) + section.estimate(2000, 6, ks, cfg)) / 2  # 4,000 > 2,000 > 1,000
+    monkeypatch.setattr(section, "TIME_BUDGET_S", budget)
+    s = section.run(Context(latents=small_latents(4000)), cfg)
+    assert s.metrics["n_points"] == 1000
+    assert any("a random subset of 1,000 of the 4,000 points is clustered" in n for n in s.notes)
+    assert s.metrics["lloyd"]["elbow_k"] == 5  # the five blobs, seen in the subset
+    again = section.run(Context(latents=small_latents(4000)), cfg)
+    assert again.metrics["lloyd"]["inertia_mean"] == s.metrics["lloyd"]["inertia_mean"]  # the same seeded subset
+    pinned = section.run(Context(latents=small_latents(4000)), section.Config(**{**vars(cfg), "max_points": 3000}))
+    assert pinned.metrics["n_points"] == 3000
+    assert not any("more than the limit" in n for n in pinned.notes)
+
+
 def test_section_bad_config():
     with pytest.raises(ConfigError, match="algorithms"):
         section.run(Context(latents=small_latents(50)), section.Config(algorithms=("kmedoids",)))

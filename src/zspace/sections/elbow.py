@@ -7,11 +7,19 @@ from typing import Annotated
 
 import numpy as np
 
-from zspace.analyses.elbow import ALGORITHMS, ElbowCurve, LloydSettings, MiniBatchSettings, elbow_curve
+from zspace.analyses.elbow import (
+    ALGORITHMS,
+    ElbowCurve,
+    LloydSettings,
+    MiniBatchSettings,
+    elbow_curve,
+    estimate_seconds,
+)
 from zspace.analyses.kmeans import MIN_SAMPLE
 from zspace.config import Len, OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.elbow import NAMES, elbow_plot
+from zspace.io.limits import TIME_BUDGET_S
 from zspace.sections.base import Context, FigureItem, Section, Table
 
 TITLE = "Elbow: KMeans inertia against the number of clusters"
@@ -50,6 +58,7 @@ class Config:
     min_slope_ratio: Annotated[float, Range(1, 1e6)] = 3.0
 
 
+MIN_CAPPED_POINTS = 50_000  # the time limit never shrinks the clustered points below this (a refusal instead)
 MAX_KS = 256  # at most this many KMeans fits per algorithm (the series: every k in 2..250)
 
 
@@ -72,6 +81,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     notes: list[str] = []
     X = _points(ctx, cfg, notes)
     ks = _ks(cfg, len(X), notes)
+    X = _within_budget(X, ks, cfg, ctx, notes)
     section = Section(key="elbow", title=TITLE, notes=notes)
     if len(ks) == 0:
         notes.append(f"skipped: {len(X)} points are too few for k >= {cfg.k_min}")
@@ -129,6 +139,37 @@ def _points(ctx: Context, cfg: Config, notes: list[str]) -> np.ndarray:
         notes.append(f"a random subset of {cfg.max_points:,} of the {len(X):,} points is clustered (max_points)")
         X = np.asarray(X[rows])
     return X
+
+
+def estimate(n: int, d: int, ks: np.ndarray, cfg: Config) -> float:
+    """Coarse seconds of the section's curves on ``n`` points (:func:`zspace.analyses.elbow.estimate_seconds`)."""
+    lloyd = LloydSettings(cfg.lloyd_iter, cfg.lloyd_points_per_centroid, cfg.fit_dims)
+    return sum(
+        estimate_seconds(n, d, ks, cfg.restarts if a == "lloyd" else cfg.minibatch_restarts, a, lloyd=lloyd,
+                         fit_points=cfg.minibatch_max_points)
+        for a in cfg.algorithms
+    )  # fmt: skip
+
+
+def _within_budget(X: np.ndarray, ks: np.ndarray, cfg: Config, ctx: Context, notes: list[str]) -> np.ndarray:
+    """All of ``X``, or (``max_points`` 0 and the curves estimated beyond the time limit) a seeded random subset
+    small enough to fit it, with a note: ten million points are clustered on a sample, not refused. A subset
+    that still does not fit (thousands of k) is left to :func:`elbow_curve`'s refusal."""
+    n, d = len(X), int(X.shape[1])
+    if cfg.max_points or len(ks) == 0 or estimate(n, d, ks, cfg) <= TIME_BUDGET_S:
+        return X
+    m = n
+    while m > MIN_CAPPED_POINTS and estimate(m, d, ks, cfg) > TIME_BUDGET_S:
+        m = max(MIN_CAPPED_POINTS, m // 2)
+    if m >= n or estimate(m, d, ks, cfg) > TIME_BUDGET_S:
+        return X
+    rows = np.sort(ctx.rng(31).choice(n, size=m, replace=False))
+    notes.append(
+        f"a random subset of {m:,} of the {n:,} points is clustered: all of them would take about "
+        f"{estimate(n, d, ks, cfg):.3g} s, more than the limit of {TIME_BUDGET_S:.0f} s (set elbow.max_points to "
+        "choose the subset's size)"
+    )
+    return np.asarray(X[rows])
 
 
 def _ks(cfg: Config, n: int, notes: list[str]) -> np.ndarray:
