@@ -189,6 +189,88 @@ def test_sample_decodes_a_sampler_fitted_on_the_latents(latents, tmp_path, sampl
         assert im.height > 100
 
 
+def _captured(monkeypatch, name: str) -> dict:
+    """Capture the arrays zspace.figures.decode.<name> is drawn from (the decoded images of the grid)."""
+    import zspace.figures.decode as figures
+
+    seen: dict = {}
+    real = getattr(figures, name)
+
+    def spy(*args, **kw):
+        seen["args"], seen["kw"] = args, kw
+        return real(*args, **kw)
+
+    monkeypatch.setattr(figures, name, spy)
+    return seen
+
+
+def test_interpolate_decodes_paths_between_given_latents_with_the_recorded_model(latents, vae_dir, tmp_path,
+                                                                                 monkeypatch):  # fmt: skip
+    """``interpolate LATENTS --z ENDS``: each path starts at diffusers' decode of its first end, ends at its last."""
+    seen = _captured(monkeypatch, "interpolation_grid")
+    mu = np.load(latents / "mu.npy")
+    ends = tmp_path / "ends.npy"
+    np.save(ends, mu[[0, 7]])
+    out = tmp_path / "paths.png"
+    assert main(["-q", "interpolate", str(latents), "--z", str(ends), "--steps", "3", "--out", str(out)]) == 0
+    paths = seen["args"][0]  # (paths, steps, H, W, C) in [0, 1]
+    assert paths.shape == (1, 3, SIZE, SIZE, 3)
+    model = load_autoencoder_kl(vae_dir, image_size=SIZE)
+    want = model.decode_images(mu[[0, 7]])  # (2, H, W, C)
+    np.testing.assert_allclose(paths[0, 0], want[0], atol=1e-4)
+    np.testing.assert_allclose(paths[0, -1], want[1], atol=1e-4)
+    assert out.is_file()
+
+
+def test_reconstruct_and_interpolate_use_the_images_embedded(latents, vae_dir, celeba_dir, tmp_path, monkeypatch):
+    """Without --images / --z the images come from the folder the latents were embedded from (as for a run)."""
+    from zspace.config import DataConfig
+    from zspace.data import load_dataset
+
+    seen = _captured(monkeypatch, "reconstruction_pairs")
+    out = tmp_path / "rec.png"
+    assert main(["-q", "reconstruct", str(latents), "--split", "all", "--n", "3", "--out", str(out)]) == 0
+    originals, decoded = seen["args"][:2]
+    assert originals.shape == decoded.shape == (3, SIZE, SIZE, 3)
+    data = load_dataset(DataConfig(name="images", path=str(celeba_dir), image_size=SIZE, limit=N_IMAGES))
+    rows = np.sort(np.random.default_rng(0).choice(data.indices("all"), 3, replace=False))
+    np.testing.assert_allclose(originals, np.asarray(data.x[rows], np.float32) / 255, atol=1e-6)
+    model = load_autoencoder_kl(vae_dir, image_size=SIZE)
+    np.testing.assert_allclose(decoded[0], model.decode_images(np.load(latents / "mu.npy")[rows[:1]])[0], atol=1e-4)
+    assert main(["-q", "interpolate", str(latents), "--split", "all", "--pairs", "2", "--steps", "2", "--out",
+                 str(tmp_path / "i.png")]) == 0  # fmt: skip
+    assert (tmp_path / "i.png").is_file()
+
+
+def test_without_its_images_interpolate_walks_between_latent_points_and_reconstruct_asks_for_images(
+    latents, tmp_path, monkeypatch, capsys
+):
+    """The embedded images gone: interpolate draws paths between rows of z; reconstruct needs --images."""
+    import zspace.report.analyze as analyze
+
+    monkeypatch.setattr(analyze, "embedded_dataset", lambda latents: None)
+    seen = _captured(monkeypatch, "interpolation_grid")
+    assert main(["-q", "interpolate", str(latents), "--pairs", "2", "--steps", "2", "--out",
+                 str(tmp_path / "i.png")]) == 0  # fmt: skip
+    assert seen["args"][0].shape == (2, 2, SIZE, SIZE, 3)
+    assert all(label.startswith("z row ") for label in seen["kw"]["row_labels"])
+    assert main(["-q", "reconstruct", str(latents), "--out", str(tmp_path / "r.png")]) == 2
+    one_line_error(capsys, "name no images to reconstruct; give some with --images")
+    assert main(["-q", "reconstruct", str(latents), "--data", str(tmp_path), "--out", str(tmp_path / "r.png")]) == 2
+    one_line_error(capsys, "--data goes with a run folder")
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_a_latents_folder_without_a_model_is_one_line(tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    np.save(bare / "z.npy", np.zeros((4, 3), np.float32))
+    for argv in (["reconstruct", str(bare)], ["interpolate", str(bare)], ["sample", str(bare)]):
+        assert main(["-q", *argv, "--out", str(tmp_path / "x.png")]) == 2
+        one_line_error(capsys, "these latents come without a model to decode with")
+    assert not (tmp_path / "x.png").exists()
+
+
 # --- hostile inputs -----------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from zspace.errors import ConfigError, DataError
 log = logging.getLogger("zspace")
 
 SAMPLER_NAMES = ("normal", "gaussian", "gmm")
+WITH_MODEL = "run folder, or a latents folder with a model (zspace embed --model)"
 
 
 def _components(value: str) -> int | str:
@@ -99,10 +100,9 @@ def _is_latents_folder(path: str) -> bool:
     return not (Path(path) / CONFIG).is_file() and (Path(path) / "z.npy").is_file()
 
 
-def _latents_sampler(args: argparse.Namespace):
-    """``zspace sample LATENTS``: the latents' model (its run's, or the one ``embed --model`` recorded, refused when
-    its weights changed since) and a sampler fitted on all their z (refitted each time, not kept)."""
-    from zspace.latents.samplers import NormalSampler, make_sampler
+def _latents_model(args: argparse.Namespace):
+    """A latents folder's source and its model: its run's, or the one ``embed --model`` recorded (refused when its
+    weights changed since); a latents folder without either is one line."""
     from zspace.report.analyze import open_source
     from zspace.train.loop import resolve_device
 
@@ -110,12 +110,36 @@ def _latents_sampler(args: argparse.Namespace):
     model = src.model if src.model is not None else (src.run.model if src.run is not None else None)
     if model is None:
         raise DataError(f"{args.run}: these latents come without a model to decode with (a run, or embed --model)")
+    return src, model
+
+
+def _latents_sampler(args: argparse.Namespace):
+    """``zspace sample LATENTS``: the latents' model and a sampler fitted on all their z (refitted each time, not
+    kept)."""
+    from zspace.latents.samplers import NormalSampler, make_sampler
+
+    src, model = _latents_model(args)
     z = np.asarray(src.latents.z)
     if args.sampler == "normal":
         return src.name, model, NormalSampler(z_dim=z.shape[1])
     options = {"n_components": args.components} if args.sampler == "gmm" else {}
     log.info("fitting a %s sampler on the %d latent points of %s", args.sampler, len(z), args.run)
     return src.name, model, make_sampler(args.sampler, **options).fit(z)
+
+
+def _decoder(args: argparse.Namespace):
+    """``(name, model, dataset(), latents)`` of a run folder, or of a latents folder with a model (``zspace embed
+    --model``: its images are the ones it was embedded from; ``latents`` is None for a run). ``dataset()`` loads the
+    images when first called, None when a latents folder names none."""
+    if not _is_latents_folder(args.run):
+        run = _load(args)
+        return run.config.name, run.model, lambda: _dataset(run, args), None
+    if getattr(args, "data", None):
+        raise ConfigError("--data goes with a run folder; a latents folder uses the images it was embedded from")
+    src, model = _latents_model(args)
+    if src.run is not None:
+        return src.name, model, lambda: _dataset(src.run, args), src.latents
+    return src.name, model, lambda: src.dataset, src.latents
 
 
 def _label(sampler) -> str:
@@ -167,19 +191,21 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from zspace.latents.generate import as_images, reconstruct, to_numpy_images
 
     check_count(args.n, "--n", 2 * GRID_BYTES_PER_IMAGE, f"a grid of {args.n} images beside their reconstructions")
-    run = _load(args)
+    name, model, dataset, _latents = _decoder(args)
     if args.images:
         images = read_images(args.images)
         n = len(images) if images.ndim == 4 else 1
         check_count(n, "--images", 2 * GRID_BYTES_PER_IMAGE, f"a grid of {n} images beside their reconstructions")
     else:
-        data = _dataset(run, args)
+        data = dataset()
+        if data is None:
+            raise DataError(f"{args.run}: these latents name no images to reconstruct; give some with --images")
         rows = data.indices(args.split)
         rows = np.sort(np.random.default_rng(args.seed).choice(rows, min(args.n, len(rows)), replace=False))
         images = np.asarray(data.x[rows])
-    originals = to_numpy_images(as_images(images, run.model))
-    decoded = to_numpy_images(reconstruct(run.model, images))
-    fig = reconstruction_pairs(originals, decoded, ncols=args.ncols, title=f"{run.config.name}: reconstructions")
+    originals = to_numpy_images(as_images(images, model))
+    decoded = to_numpy_images(reconstruct(model, images))
+    fig = reconstruction_pairs(originals, decoded, ncols=args.ncols, title=f"{name}: reconstructions")
     _save(fig, _out(args, "reconstruct.png"))
     return 0
 
@@ -189,7 +215,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from zspace.latents.generate import interpolate, to_numpy_images
 
     _check_paths(args.pairs if not args.z else 1, args.steps, "--pairs")
-    run = _load(args)
+    name, model, dataset, latents = _decoder(args)
     if args.z:
         ends = read_npy(args.z, "--z")
         if ends.ndim != 2 or len(ends) < 2:
@@ -197,18 +223,22 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         _check_paths(len(ends) // 2, args.steps, "--z")
         pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
         labels = [f"z[{i}] -> z[{i + 1}]" for i in range(0, len(ends) - 1, 2)]
-    else:
-        data = _dataset(run, args)
+    elif (data := dataset()) is not None:
         rows = data.indices(args.split)
         if len(rows) < 2:
             raise DataError(f"split {args.split!r} has fewer than 2 images to interpolate between")
         picks = np.random.default_rng(args.seed).choice(rows, size=(args.pairs, 2), replace=len(rows) < 2 * args.pairs)
         pairs = [(np.asarray(data.x[a]), np.asarray(data.x[b])) for a, b in picks]
         labels = [f"{a} -> {b}" for a, b in picks]
-    paths = np.stack(
-        [to_numpy_images(interpolate(run.model, a, b, steps=args.steps, path=args.path)) for a, b in pairs]
-    )
-    fig = interpolation_grid(paths, title=f"{run.config.name}: {args.path} paths", row_labels=labels)
+    else:  # a latents folder whose images are gone: paths between its own points
+        z = latents.z
+        if len(z) < 2:
+            raise DataError(f"{args.run}: fewer than 2 latent points to interpolate between")
+        picks = np.random.default_rng(args.seed).choice(len(z), size=(args.pairs, 2), replace=len(z) < 2 * args.pairs)
+        pairs = [(np.asarray(z[a], np.float32), np.asarray(z[b], np.float32)) for a, b in picks]
+        labels = [f"z row {a} -> {b}" for a, b in picks]
+    paths = np.stack([to_numpy_images(interpolate(model, a, b, steps=args.steps, path=args.path)) for a, b in pairs])
+    fig = interpolation_grid(paths, title=f"{name}: {args.path} paths", row_labels=labels)
     _save(fig, _out(args, f"interpolate-{args.path}.png"))
     return 0
 
@@ -283,16 +313,17 @@ def _sampler_options(p: argparse.ArgumentParser) -> None:
 def add_commands(add) -> None:
     """Add the generative subcommands; ``add(name, **kw)`` makes one subparser (the CLI's, with -q/-v)."""
     s = add("sample", help="decode samples of the prior or of a density fitted on the latent points")
-    _common(s, "sample-SAMPLER.png", "run folder, or a latents folder with a model (zspace embed --model)")
+    _common(s, "sample-SAMPLER.png", WITH_MODEL)
     _sampler_options(s)
     s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
     s.add_argument("--ncols", type=_positive, default=8, help="images per grid row")
     s.set_defaults(func=cmd_sample)
 
     r = add("reconstruct", help="images beside their reconstructions (encoded and decoded)")
-    _common(r, "reconstruct.png")
+    _common(r, "reconstruct.png", WITH_MODEL)
     r.add_argument("--images", help="a .npy array of images (N, H, W, C) or (N, C, H, W), uint8 or [0, 1] floats, "
-                                    "or one PNG/JPEG file (default: random images of the run's data)")  # fmt: skip
+                                    "or one PNG/JPEG file (default: random images of the run's data, or of the "
+                                    "images embedded)")  # fmt: skip
     r.add_argument("--data", help="data path (default: the run's)")
     r.add_argument("--split", choices=("train", "test", "all"), default="test")
     r.add_argument("--n", type=_positive, default=20, help="number of random images (default 20)")
@@ -300,10 +331,15 @@ def add_commands(add) -> None:
     r.set_defaults(func=cmd_reconstruct)
 
     i = add("interpolate", help="decoded straight or spherical paths between data points")
-    _common(i, "interpolate-PATH.png")
+    _common(i, "interpolate-PATH.png", WITH_MODEL)
     i.add_argument("--path", choices=("linear", "slerp"), default="linear", help="straight line or great circle")
     i.add_argument("--steps", type=_positive, default=10, help="images per path, both ends included (>= 2)")
-    i.add_argument("--pairs", type=_positive, default=4, help="random pairs of images of the run's data")
+    i.add_argument(
+        "--pairs",
+        type=_positive,
+        default=4,
+        help="random pairs of images of the run's data (or of the images embedded, else of latent points)",
+    )
     i.add_argument("--z", help="a .npy array (2 * P, z_dim): rows 0-1, 2-3, ... are the ends of P paths")
     i.add_argument("--data", help="data path (default: the run's)")
     i.add_argument("--split", choices=("train", "test", "all"), default="test")
