@@ -12,6 +12,7 @@ from zspace.latents.samplers import (
     GaussianSampler,
     GMMSampler,
     NormalSampler,
+    fit_latents_sampler,
     fit_sampler,
     load_sampler,
     make_sampler,
@@ -146,3 +147,27 @@ def test_fit_sampler_on_a_run_is_kept_and_reused(digits_run):
     fit_sampler(run, "gmm", n_components=2, refit=True)
     assert path.stat().st_mtime_ns != stamp
     assert fit_sampler(run, "normal").z_dim == run.config.model.z_dim
+
+
+def test_a_latents_folders_sampler_is_kept_while_z_is_the_same_file(tmp_path):
+    """``sample LATENTS`` refitted on every call; now the fit is kept in LATENTS/samplers/ and reused until z.npy
+    changes (its sha256) or --refit; a user's file of that name is never replaced."""
+    folder = tmp_path / "lat"
+    folder.mkdir()
+    z = mixture(600)
+    np.save(folder / "z.npy", z)
+    first = fit_latents_sampler(folder, z, "gaussian")
+    path = folder / "samplers" / "gaussian.safetensors"
+    np.testing.assert_allclose(first.mean_, z.mean(axis=0))
+    stamp = path.stat().st_mtime_ns
+    again = fit_latents_sampler(folder, z, "gaussian")
+    assert path.stat().st_mtime_ns == stamp  # reused
+    np.testing.assert_array_equal(again.sample(5, random_state=1), first.sample(5, random_state=1))
+    shifted = z + 10.0
+    np.save(folder / "z.npy", shifted)  # other points: fitted again
+    np.testing.assert_allclose(fit_latents_sampler(folder, shifted, "gaussian").mean_, shifted.mean(axis=0))
+    assert fit_latents_sampler(folder, shifted, "normal").z_dim == 2
+    path.write_bytes(b"my own notes")  # a file zspace did not write, at the sampler's name
+    with pytest.raises(ConfigError, match="was not written by zspace"):
+        fit_latents_sampler(folder, shifted, "gaussian", refit=True)
+    assert path.read_bytes() == b"my own notes"

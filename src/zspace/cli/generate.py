@@ -114,17 +114,14 @@ def _latents_model(args: argparse.Namespace):
 
 
 def _latents_sampler(args: argparse.Namespace):
-    """``zspace sample LATENTS``: the latents' model and a sampler fitted on all their z (refitted each time, not
-    kept)."""
-    from zspace.latents.samplers import NormalSampler, make_sampler
+    """``zspace sample LATENTS``: the latents' model and a sampler fitted on all their z, kept in
+    ``LATENTS/samplers/`` while ``z.npy`` stays the same (``--refit`` fits anew)."""
+    from zspace.latents.samplers import fit_latents_sampler
 
     src, model = _latents_model(args)
-    z = np.asarray(src.latents.z)
-    if args.sampler == "normal":
-        return src.name, model, NormalSampler(z_dim=z.shape[1])
     options = {"n_components": args.components} if args.sampler == "gmm" else {}
-    log.info("fitting a %s sampler on the %d latent points of %s", args.sampler, len(z), args.run)
-    return src.name, model, make_sampler(args.sampler, **options).fit(z)
+    sampler = fit_latents_sampler(args.run, src.latents.z, args.sampler, refit=args.refit, **options)
+    return src.name, model, sampler
 
 
 def _decoder(args: argparse.Namespace):
@@ -305,9 +302,11 @@ def _common(p: argparse.ArgumentParser, default_out: str, what: str = "run folde
 def _sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=SAMPLER_NAMES, default="normal",
                    help="normal: the prior N(0, I); gaussian: one Gaussian fitted on the training z; gmm: a Gaussian "
-                        "mixture fitted on them (kept in RUN/samplers/)")  # fmt: skip
+                        "mixture fitted on them (kept in RUN/samplers/ or LATENTS/samplers/)")  # fmt: skip
     p.add_argument("--components", type=_components, default="bic", help="GMM size, or bic (default) to choose it")
-    p.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/ has it")
+    p.add_argument(
+        "--refit", action="store_true", help="fit the sampler again even if RUN/samplers/ (LATENTS/samplers/) has it"
+    )
 
 
 def add_commands(add) -> None:

@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
 from zspace.errors import CheckpointError, ConfigError, DataError
-from zspace.io.atomic import atomic_write_bytes
+from zspace.io.atomic import atomic_write_bytes, write_owned_file
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +250,15 @@ def save_sampler(sampler, path: str | Path, *, extra: dict[str, Any] | None = No
     """Write a fitted sampler to ``path`` (safetensors; settings and ``extra`` as JSON metadata), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, sampler_bytes(sampler, extra))
+    return path
+
+
+def sampler_bytes(sampler, extra: dict[str, Any] | None = None) -> bytes:
+    """The safetensors bytes :func:`save_sampler` writes: the sampler's arrays, its settings and ``extra`` as JSON."""
     arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in sampler.arrays().items()}
     meta = {"format": FORMAT, "kind": sampler.kind, "settings": sampler.settings(), **(extra or {})}
-    atomic_write_bytes(path, st_save(arrays, metadata={"zspace": json.dumps(meta)}))
-    return path
+    return st_save(arrays, metadata={"zspace": json.dumps(meta)})
 
 
 def load_sampler(path: str | Path):
@@ -306,23 +311,43 @@ def fit_sampler(run, kind: str, *, refit: bool = False, progress=None, **options
     run : :class:`zspace.runs.folder.Run`.
     kind : ``normal``, ``gaussian`` or ``gmm``; ``options`` (``n_components``, ...) go to :class:`GMMSampler`.
     """
+    if kind == "normal":
+        return NormalSampler(z_dim=run.config.model.z_dim)
+    return kept_sampler(
+        kind, run.path, {"weights_sha256": weights_digest(run.path)}, lambda: train_latents(run, progress=progress),
+        refit=refit, **options,
+    )  # fmt: skip
+
+
+def fit_latents_sampler(folder: str | Path, z: np.ndarray, kind: str, *, refit: bool = False, **options: Any):
+    """The sampler ``kind`` fitted on all of a latents folder's ``z``, kept in ``folder/samplers/`` and reused while
+    the folder's ``z.npy`` is the same file (its sha256) and the options match (``refit`` fits anew)."""
+    from zspace.io.ownership import sha256_file
+
+    if kind == "normal":
+        return NormalSampler(z_dim=int(np.shape(z)[1]))
+    key = {"z_sha256": sha256_file(Path(folder) / "z.npy")}
+    return kept_sampler(kind, folder, key, lambda: np.asarray(z), refit=refit, **options)
+
+
+def kept_sampler(kind: str, folder: str | Path, key: dict[str, str], points, *, refit: bool = False, **options: Any):
+    """A ``kind`` sampler kept in ``folder/samplers/``: the saved one when its ``key`` (what it was fitted on) and
+    options are the ones asked for and ``refit`` is False, else fitted on ``points()`` and saved there."""
     sampler = make_sampler(kind, **options)
     if kind == "gmm":
         options = {"n_components": "bic", **options}  # the same fit, however it was asked for
-    if kind == "normal":
-        return NormalSampler(z_dim=run.config.model.z_dim)
-    path = sampler_file(run.path, kind, options.get("n_components", "bic"))
-    digest = weights_digest(run.path)
-    wanted = {"weights_sha256": digest, "options": {k: _jsonable(v) for k, v in sorted(options.items())}}
+    path = sampler_file(folder, kind, options.get("n_components", "bic"))
+    wanted = {**key, "options": {k: _jsonable(v) for k, v in sorted(options.items())}}
     if path.is_file() and not refit:
         saved = load_sampler(path)
         if all(saved.meta.get(k) == v for k, v in wanted.items()):
             log.info("sampler %s: reusing %s", kind, path)
             return saved
-        log.info("sampler %s in %s was fitted on other weights or options: fitting again", kind, path)
-    z = train_latents(run, progress=progress)
+        log.info("sampler %s in %s was fitted on other points or options: fitting again", kind, path)
+    z = points()
     sampler.fit(z)
-    save_sampler(sampler, path, extra={**wanted, "n_points": len(z)})
+    # replaces only a sampler file a zspace manifest records (a user's file of that name stays; one line instead)
+    write_owned_file(path, sampler_bytes(sampler, {**wanted, "n_points": len(z)}), "samplers")
     log.info("sampler %s fitted on %d latent points, saved to %s", kind, len(z), path)
     sampler.meta = wanted
     return sampler
