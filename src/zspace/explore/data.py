@@ -24,6 +24,7 @@ from zspace.analyses.pca import fit_pca
 from zspace.analyses.tsne import PRESETS
 from zspace.errors import ConfigError
 from zspace.explore.maps import METHODS, MapJob
+from zspace.latents.embedding import label_codes
 from zspace.models.inputs import model_device
 
 log = logging.getLogger(__name__)
@@ -240,17 +241,10 @@ class Explorer:
     def _label_colouring(self) -> Colouring:
         """Labels 0..255 are their own codes (every class named, present or not); any other labels (negative, or
         as large as 1e9) are coded by rank among the distinct values, so nothing is sized by a label's value."""
-        labels = np.asarray(self.labels, dtype=np.int64)
-        given = self.label_names or []
-        if len(labels) == 0 or (labels.min() >= 0 and labels.max() < 256):
-            k = int(labels.max()) + 1 if len(labels) else 1
-            names = given if len(given) >= k else [str(i) for i in range(k)]
-            return Colouring("label", labels.astype(np.uint8), list(names))
-        values, codes = np.unique(labels, return_inverse=True)
-        if len(values) > 65536:
-            raise ConfigError(f"cannot colour by label: {len(values)} distinct values, at most 65536")
-        names = [given[v] if 0 <= v < len(given) else str(v) for v in values.tolist()]
-        return Colouring("label", codes.reshape(-1).astype(np.uint8 if len(values) <= 256 else np.uint16), names)
+        codes, names = label_codes(self.labels, self.label_names or [])
+        if len(names) > 65536:
+            raise ConfigError(f"cannot colour by label: {len(names)} distinct values, at most 65536")
+        return Colouring("label", codes.astype(np.uint8 if len(names) <= 256 else np.uint16), names)
 
     def location(self, pcs: tuple[int, int], x: float, y: float, base: int | None = None) -> np.ndarray:
         """The latent point (z_dim,) at (x, y) on a PCA plane, its other PCA coordinates those of ``base``.

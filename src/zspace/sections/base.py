@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from zspace.errors import ZSpaceError
+from zspace.latents.embedding import label_codes
 
 if TYPE_CHECKING:  # the report imports this module and must not pay for torch
     from zspace.latents.embedding import Latents
@@ -112,12 +113,7 @@ class Context:
         lat = self.latents
         names = lat.meta.get("attribute_names") or []
         if by in (None, "label") and lat.labels is not None:
-            labels, given = np.asarray(lat.labels), lat.meta.get("label_names") or []
-            if len(labels) and (labels.min() < 0 or labels.max() >= 256):  # e.g. 1e9: rank codes, not range(value)
-                values, codes = np.unique(labels, return_inverse=True)
-                names = [given[v] if 0 <= v < len(given) else str(v) for v in values.tolist()]
-                return codes.reshape(-1), names
-            return labels, list(given or [str(i) for i in range(int(np.max(labels, initial=0)) + 1)])
+            return label_codes(lat.labels, lat.meta.get("label_names") or [])  # 1e9: rank codes, not range(value)
         if lat.attributes is not None and names:
             name = names[0] if by in (None, "label") else by
             if name not in names:
