@@ -14,7 +14,7 @@ from zspace.analyses import elbow as analysis
 from zspace.analyses import tsne as tsne_analysis
 from zspace.analyses.elbow import MiniBatchSettings, elbow_curve, estimate_seconds, fit_rows
 from zspace.errors import ConfigError
-from zspace.io.limits import TIME_BUDGET_S
+from zspace.io.limits import TIME_BUDGET_S, machine_cores, set_thread_budget
 from zspace.latents.embedding import Latents
 from zspace.report.analyze import analysis_settings
 from zspace.sections import elbow as elbow_section
@@ -153,9 +153,16 @@ def test_tsne_default_is_one_map_of_the_default_preset():
     cfg = tsne_section.Config()
     assert (cfg.sizes, cfg.presets, cfg.pca_components, cfg.n_iter) == ((20_000,), ("default",), (), 1000)
     assert tsne_analysis.PRESETS["default"] == (30.0, 12.0)
-    # 20,000 points: FFT gradients on every core, 250 exaggerated + 750 normal iterations
+    # 20,000 points: FFT gradients on every core this process may use, 250 exaggerated + 750 normal iterations
     t = tsne_analysis._tsne(20_000, 256, 30.0, 12.0, 1000, 0, -1)
-    assert (t.negative_gradient_method, t.n_jobs, t.early_exaggeration_iter, t.n_iter) == ("fft", -1, 250, 750)
+    assert (t.negative_gradient_method, t.n_jobs, t.early_exaggeration_iter, t.n_iter) == (
+        "fft",
+        machine_cores(),
+        250,
+        750,
+    )
+    set_thread_budget(1)  # --threads 1 reaches openTSNE too
+    assert tsne_analysis._tsne(20_000, 256, 30.0, 12.0, 1000, 0, -1).n_jobs == 1
     assert (t.perplexity, t.early_exaggeration) == (30.0, 12.0)
 
 

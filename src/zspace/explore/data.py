@@ -24,7 +24,7 @@ from zspace.analyses.pca import fit_pca
 from zspace.analyses.tsne import PRESETS
 from zspace.errors import ConfigError
 from zspace.explore.maps import METHODS, MapJob
-from zspace.latents.embedding import label_codes
+from zspace.latents.labels import label_codes
 from zspace.models.inputs import model_device
 
 log = logging.getLogger(__name__)

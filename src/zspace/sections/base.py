@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from zspace.errors import ZSpaceError
-from zspace.latents.embedding import label_codes
+from zspace.latents.labels import label_codes
 
 if TYPE_CHECKING:  # the report imports this module and must not pay for torch
     from zspace.latents.embedding import Latents
