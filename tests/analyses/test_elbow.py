@@ -219,7 +219,7 @@ def test_summary_compares_curves_on_common_ks():
     assert "elbow at k = 4" in text
 
 
-def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path):
+def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path, celeba_dir):
     from types import SimpleNamespace
 
     from zspace.config import DataConfig
@@ -228,7 +228,9 @@ def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path):
     bare = section.run(Context(latents=small_latents(60)), cfg)
     assert "published" not in bare.metrics
     assert "The series" not in bare.summary
-    celeba = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba")))
+    named = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba", path=str(tmp_path))))
+    assert "published" not in section.run(Context(latents=small_latents(60), run=named), cfg).metrics  # a name only
+    celeba = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba", path=str(celeba_dir))))
     on_celeba = section.run(Context(latents=small_latents(60), run=celeba), cfg)
     assert on_celeba.metrics["published"] == section.PUBLISHED
     assert "The series: CelebA latents" in on_celeba.summary

@@ -124,3 +124,71 @@ def test_the_series_wifi_file_keeps_the_published_comparison(wifi_file, tmp_path
     html = (out / "report.html").read_text()
     assert "published (one split)" in html
     assert "The series found 4 - 5" in html
+
+
+# --- CelebA: the attribute file and the image names are the fingerprint (pixels are often resized) -----------------
+
+
+def faces_folder(root, celeba_dir, names=("000001.jpg", "000002.jpg", "000003.jpg"), edit_row=None):
+    """A folder of shared CelebA images under ``names`` with the official attribute file's head beside it."""
+    import shutil
+
+    folder = root / "faces"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(names):
+        shutil.copyfile(celeba_dir / f"{i + 1:06d}.jpg", folder / name)
+    lines = (celeba_dir.parent / "list_attr_celeba_first20000.txt").read_text().splitlines()[:1100]
+    if edit_row is not None:  # one attribute of one face flipped
+        parts = lines[edit_row].split()
+        parts[1] = "1" if parts[1] == "-1" else "-1"
+        lines[edit_row] = " ".join(parts)
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")  # LF, not CRLF: still the same file
+    return folder
+
+
+def test_celeba_is_recognised_by_its_attribute_file_and_image_names(celeba_dir, tmp_path):
+    from zspace.data.fingerprint import is_series_celeba
+
+    assert is_series_celeba(celeba_dir)
+    assert is_series_celeba(faces_folder(tmp_path / "a", celeba_dir))
+    assert not is_series_celeba(faces_folder(tmp_path / "b", celeba_dir, names=("000001.jpg", "me.jpg", "x.jpg")))
+    assert not is_series_celeba(
+        faces_folder(tmp_path / "c", celeba_dir, names=("000001.jpg", "000002.jpg", "300000.jpg"))
+    )
+    assert not is_series_celeba(faces_folder(tmp_path / "d", celeba_dir, edit_row=7))  # an edited attribute
+    bare = faces_folder(tmp_path / "e", celeba_dir)
+    (tmp_path / "e" / "list_attr_celeba.txt").unlink()
+    assert not is_series_celeba(bare)  # no attribute file at all
+    assert not is_series_celeba(tmp_path / "missing")
+
+
+def test_celeba_figures_stand_only_beside_the_series_celeba(celeba_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from zspace.config import DataConfig
+    from zspace.latents.embedding import Latents
+    from zspace.sections import axes, pca, radius, vae
+    from zspace.sections.base import Context
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(400, 256)).astype(np.float32)
+    lat = Latents(z=z, index=np.arange(400), mu=z, logvar=np.full_like(z, -12.0), meta={"z_dim": 256})
+
+    def run_on(path):
+        return SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba", path=str(path))), model=None)
+
+    other = faces_folder(tmp_path / "other", celeba_dir, names=("a.jpg", "b.jpg", "c.jpg"))
+    for ctx, series in ((Context(latents=lat), False), (Context(latents=lat, run=run_on(other)), False),
+                        (Context(latents=lat, run=run_on(celeba_dir)), True)):  # fmt: skip
+        table = radius.run(ctx, radius.Config()).tables[0]
+        assert ("published (CelebA, z_dim 256)" in table.columns) is series
+        assert ("do not come from a run on the series' CelebA images" in table.caption) is not series
+        ax = axes.run(ctx, axes.Config())
+        assert ("Published (CelebA AE" in ax.tables[0].caption) is series
+        assert ("the series' CelebA AE" in pca.run(ctx, pca.Config(planes=())).summary) is series
+        v = vae.run(ctx, vae.Config())
+        assert ("the series" in v.summary) is series
+        assert all(("published" in " ".join(t.columns)) is series for t in v.tables)
+    small = Latents(z=z[:, :8], index=np.arange(400), meta={"z_dim": 8})
+    caption = radius.run(Context(latents=small, run=run_on(celeba_dir)), radius.Config()).tables[0].caption
+    assert "this space has z_dim 8" in caption  # the series' data, but not comparable at z_dim 8

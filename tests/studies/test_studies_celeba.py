@@ -54,6 +54,16 @@ def test_published_table_has_every_row_even_without_numbers():
     assert all(len(r) == len(table.columns) for r in table.rows)
 
 
+def test_published_table_of_other_faces_has_ours_only():
+    ms = {"ae": {"radius": {"peak": 12.25}}}
+    table = published_table(ms, {"ae": 0.9}, series=False)
+    assert table.columns == ["quantity", "ours AE", "ours VAE 1e-5", "ours VAE kl 5"]
+    assert table.title == "Our figures"
+    assert table.rows[1][:2] == ["radius of the density peak", 12.25]
+    assert "4,515" not in str(table.rows) and "16.5 - 16.75" not in str(table.rows)
+    assert "are left out" in table.caption and "The 'decoded N(0, I)' row" in table.caption
+
+
 def test_spread_table_per_seed_and_min_max():
     def run(loss, peak, shell, logvar=None):
         m = {"training": {"last": {"total": loss}}, "radius": {"peak": peak, "mean": peak + 1, "shell95": shell}}

@@ -1,9 +1,11 @@
 """Is the data given the series' own data? A fingerprint of the files, computed once per process.
 
-The series' published numbers (MNIST errors, targets) are shown only beside the series' own data: for MNIST the
-four idx files must match the official md5 sums of their uncompressed bytes (a recompressed ``.gz`` still matches).
-Reading the four files (~55 MB uncompressed) takes well under a second; the answer is cached per file size and
-modification time, so a run checks each folder once.
+The series' published numbers (MNIST errors, targets, CelebA radii and axes) are shown only beside the series' own
+data: for MNIST the four idx files must match the official md5 sums of their uncompressed bytes (a recompressed
+``.gz`` still matches); for CelebA, whose images are often resized or recompressed (the shared copy is downscaled),
+the official attribute file (its header and first 1,000 rows) must sit beside images that all carry official
+CelebA names (``000001.jpg`` ... ``202599.jpg``). Reading the four MNIST files (~55 MB uncompressed) takes well under
+a second; the answers are cached per file size and modification time, so a run checks each folder once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,13 @@ MNIST_MD5 = {
 }
 # md5 of the UCI Wireless Indoor Localization file the series used (wifi_localization.txt, ../shared/data/DATA.md)
 WIFI_MD5 = "60e10563ada2a623f82194ed195135bc"
+# md5 of the official list_attr_celeba.txt's names line and first 1,000 rows, each as its tokens joined by one
+# space and the lines by "\n" (line ends and runs of spaces vary between copies; the count on line 1 is not hashed:
+# cut copies keep 202599)
+CELEBA_ATTR_HEAD_MD5 = "0a088005f5710a344bb46ef17c731052"
+CELEBA_ATTR_HEAD_ROWS = 1000
+CELEBA_IMAGES = 202_599
+_CELEBA_NAME = re.compile(r"\d{6}\.jpg")
 _CACHE: dict[tuple, bool] = {}
 
 
@@ -83,6 +93,56 @@ def is_series_wifi(path: str | Path) -> bool:
     if key not in _CACHE:
         _CACHE[key] = _md5(path) == WIFI_MD5
         log.debug("%s: series' WIFI %s", path, _CACHE[key])
+    return _CACHE[key]
+
+
+def _celeba_attr_head_md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        f.readline()  # the count
+        lines = [b" ".join(f.readline().split()) for _ in range(CELEBA_ATTR_HEAD_ROWS + 1)]
+    h.update(b"\n".join(lines))
+    return h.hexdigest()
+
+
+def is_series_celeba(folder: str | Path, attributes: str | Path | None = None) -> bool:
+    """True when ``folder`` holds CelebA's aligned faces beside the official attribute file.
+
+    Parameters
+    ----------
+    folder : the image folder (``img_align_celeba`` or a resized copy of it).
+    attributes : the attribute file; None = the first ``list_attr_celeba*.txt`` in ``folder`` or its parent (as the
+        CelebA loader finds it).
+
+    Returns
+    -------
+    bool; True when the attribute file's names and first 1,000 rows are the official ones and every image in
+    ``folder`` has an official CelebA name (``000001.jpg`` ... ``202599.jpg``); False for any other faces (another
+    attribute file, none, other file names) or a missing folder. Pixels are not compared: resized copies count.
+    """
+    from zspace.data.celeba import find_attribute_file
+    from zspace.data.files import list_relpaths
+    from zspace.errors import DataError
+
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        return False
+    try:
+        attr = find_attribute_file(str(attributes) if attributes else None, folder)
+    except DataError:
+        return False
+    if attr is None:
+        return False
+    attr = attr.resolve()
+    key = ("celeba", str(folder), folder.stat().st_mtime_ns, str(attr), attr.stat().st_size, attr.stat().st_mtime_ns)
+    if key not in _CACHE:
+        try:
+            head = _celeba_attr_head_md5(attr) == CELEBA_ATTR_HEAD_MD5
+        except OSError:
+            head = False
+        names = list_relpaths(folder) if head else []
+        _CACHE[key] = bool(names) and all(_CELEBA_NAME.fullmatch(n) and 1 <= int(n[:6]) <= CELEBA_IMAGES for n in names)
+        log.debug("%s: series' CelebA %s (attributes %s)", folder, _CACHE[key], attr)
     return _CACHE[key]
 
 

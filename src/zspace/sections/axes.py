@@ -9,7 +9,7 @@ from zspace.analyses.axes import AxisHistograms, AxisStats, axis_histograms, axi
 from zspace.config import Len, Range
 from zspace.errors import ConfigError
 from zspace.figures.axes import all_axes, chosen_axes
-from zspace.sections.base import Context, FigureItem, Section, Table
+from zspace.sections.base import Context, FigureItem, Section, Table, celeba_comparable
 
 TITLE = "Per-axis densities"
 # The series' CelebA AE (z_dim 256): axis -> (centre, width) of its off-centre, broad axes.
@@ -58,8 +58,9 @@ def run(ctx: Context, cfg: Config) -> Section:
     flagged = [int(a) for a in st.ranking if st.flagged[a]]
     section = Section(key="axes", title=TITLE, notes=notes, figures=_figures(hist, st, chosen, flagged, cfg))
     section.metrics = {**st.to_metrics(cfg.table_rows), "chosen": chosen, "histogram_width": cfg.width}
-    section.tables = [_table(st, cfg)]
-    section.summary = _summary(st, flagged, z_dim)
+    series = celeba_comparable(ctx, z_dim)
+    section.tables = [_table(st, cfg, series)]
+    section.summary = _summary(st, flagged, z_dim, series)
     return section
 
 
@@ -105,7 +106,7 @@ def _definitions(cfg: Config) -> str:
     )
 
 
-def _table(st: AxisStats, cfg: Config) -> Table:
+def _table(st: AxisStats, cfg: Config, series: bool) -> Table:
     rows = [
         [
             r["axis"],
@@ -123,14 +124,15 @@ def _table(st: AxisStats, cfg: Config) -> Table:
     caption = (
         f"Axes ranked by score = hypot(offset, max(breadth - 1, 0)); offset in bulk widths "
         f"({st.bulk_width:.3g}) from the median centre ({st.bulk_centre:.3g}), breadth = width / bulk width. "
-        f"Peak: centre of the fullest interval of {cfg.width:g}. {_definitions(cfg)} Published (CelebA AE, "
-        f"z_dim 256): {published}; most other axes Gaussian around 0 with a width of about 2."
+        f"Peak: centre of the fullest interval of {cfg.width:g}. {_definitions(cfg)}"
     )
+    if series:
+        caption += f" Published (CelebA AE, z_dim 256): {published}; most other axes Gaussian around 0, width about 2."
     columns = ["axis", "centre (median)", "peak", "width", "offset", "breadth", "score", "flagged"]
     return Table("Off-centre and broad axes", columns, rows, caption)
 
 
-def _summary(st: AxisStats, flagged: list[int], z_dim: int) -> str:
+def _summary(st: AxisStats, flagged: list[int], z_dim: int, series: bool) -> str:
     text = (
         f"Across the {z_dim} axes the median centre is {st.bulk_centre:.3g} and the median width "
         f"{st.bulk_width:.3g} (half the central {100 * (1 - 2 * st.tail):g} % range; 1.96 for a standard normal). "
@@ -138,8 +140,7 @@ def _summary(st: AxisStats, flagged: list[int], z_dim: int) -> str:
     )
     if flagged:
         a = flagged[0]
-        text += (
-            f"; the most prominent, axis {a}, has centre {st.centre[a]:.3g} and width {st.width[a]:.3g}"
-            f" (the series' CelebA AE: about 5 such axes, e.g. axis 52 with centre 5 and width 8)"
+        text += (f"; the most prominent, axis {a}, has centre {st.centre[a]:.3g} and width {st.width[a]:.3g}") + (
+            " (the series' CelebA AE: about 5 such axes, e.g. axis 52 with centre 5 and width 8)" if series else ""
         )
     return text + "."

@@ -43,11 +43,22 @@ class Table:
 PUBLISHED_Z_DIM = 256  # the series' CelebA latents: their published figures compare only with this dimension
 
 
-def published_where_comparable(table: Table, z_dim: int) -> Table:
-    """``table`` without its last (published) column when the latent space is not 256-dimensional."""
-    if z_dim == PUBLISHED_Z_DIM:
+def celeba_comparable(ctx: Context, z_dim: int) -> bool:
+    """May the series' published CelebA figures stand beside these latents? Only for a run on the series' CelebA
+    images (its attribute file and image names, :func:`zspace.data.fingerprint.is_series_celeba`) at z_dim 256."""
+    return z_dim == PUBLISHED_Z_DIM and ctx.series() == "celeba"
+
+
+def published_where_comparable(table: Table, z_dim: int, ctx: Context) -> Table:
+    """``table`` without its last (published) column unless the latents are the series' CelebA at z_dim 256."""
+    if celeba_comparable(ctx, z_dim):
         return table
-    note = f"The series' published CelebA figures (z_dim {PUBLISHED_Z_DIM}) are left out: this space has z_dim {z_dim}."
+    why = (
+        f"this space has z_dim {z_dim}"
+        if ctx.series() == "celeba"
+        else "the latents do not come from a run on the series' CelebA images"
+    )
+    note = f"The series' published CelebA figures (z_dim {PUBLISHED_Z_DIM}) are left out: {why}."
     return Table(table.title, table.columns[:-1], [r[:-1] for r in table.rows], note)
 
 
@@ -99,6 +110,19 @@ class Context:
                 log.warning("the run's data could not be loaded: %s", e)
                 self._dataset = False
         return self._dataset or None
+
+    def series(self) -> str | None:
+        """``"celeba"`` or ``"mnist"`` when the latents come from a run on the series' own files (fingerprinted by
+        :mod:`zspace.data.fingerprint`), else None: bare latents, another dataset, or the same format with other
+        data. The series' published figures are shown only where this says so."""
+        data = getattr(getattr(self.run, "config", None), "data", None)
+        if data is None or not getattr(data, "path", None) or data.name not in ("celeba", "mnist"):
+            return None
+        from zspace.data.fingerprint import is_series_celeba, is_series_mnist
+
+        if data.name == "mnist":
+            return "mnist" if is_series_mnist(data.path) else None
+        return "celeba" if is_series_celeba(data.path, getattr(data, "attributes", None)) else None
 
     def rng(self, salt: int = 0) -> np.random.Generator:
         """A generator that depends only on the analysis seed and ``salt``."""

@@ -115,15 +115,7 @@ def run(ctx: Context, cfg: Config) -> Section:
 
 def series_published(ctx: Context) -> str | None:
     """The series' published elbows, only when the latents come from a run on the series' data (CelebA, MNIST)."""
-    data = getattr(getattr(ctx.run, "config", None), "data", None)
-    if data is None or data.name not in ("celeba", "mnist"):
-        return None
-    if data.name == "mnist":
-        from zspace.data.fingerprint import is_series_mnist
-
-        if not (data.path and is_series_mnist(data.path)):
-            return None
-    return PUBLISHED
+    return PUBLISHED if ctx.series() else None
 
 
 def _points(ctx: Context, cfg: Config, notes: list[str]) -> np.ndarray:

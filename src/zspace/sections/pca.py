@@ -12,7 +12,7 @@ from zspace.analyses.pca import Variance, axis_plane, fit_pca, pca_planes, valid
 from zspace.config import Len, Range
 from zspace.errors import ConfigError
 from zspace.figures.pca import explained_variance, plane_scatter
-from zspace.sections.base import Context, FigureItem, Section
+from zspace.sections.base import Context, FigureItem, Section, celeba_comparable
 
 TITLE = "PCA and projections onto planes"
 SALT = 5  # the PCA subset's random stream (Context.rng salt)
@@ -69,7 +69,8 @@ def run(ctx: Context, cfg: Config) -> Section:
         where = f"the points' median ({centre[0]:.3g}, {centre[1]:.3g}){auto}"
         figures.append(plot(P, f"axes-{a}-{b}", (f"axis {a}", f"axis {b}"), where, centre))
     metrics = {**var.to_metrics(cfg.n_ratios), "planes": [list(p) for p in planes]}
-    return Section(key="pca", title=TITLE, summary=_summary(var), metrics=metrics, figures=figures, notes=notes)
+    summary = _summary(var, celeba_comparable(ctx, int(ctx.latents.z.shape[1])))
+    return Section(key="pca", title=TITLE, summary=summary, metrics=metrics, figures=figures, notes=notes)
 
 
 @dataclass
@@ -141,12 +142,13 @@ def _axis_planes(cfg: Config, Z: np.ndarray, notes: list[str]) -> list[tuple[int
     return [(top[0], top[1])]
 
 
-def _summary(var: Variance) -> str:
+def _summary(var: Variance, series: bool) -> str:
     m = var.to_metrics(3)
     first = ", ".join(f"{100 * r:.3g} %" for r in m["ratios"])
     return (
         f"The leading principal components explain {first} of the variance; {m['n_for_50']}, {m['n_for_90']} and "
-        f"{m['n_for_99']} components reach 50, 90 and 99 % (the series' CelebA AE: one dominant component, flat "
-        "after about ten). The projections show whether the points fill the planes evenly or lie on thin lines "
+        f"{m['n_for_99']} components reach 50, 90 and 99 %"
+        + (" (the series' CelebA AE: one dominant component, flat after about ten)" if series else "")
+        + ". The projections show whether the points fill the planes evenly or lie on thin lines "
         "around voids, at every zoom level."
     )

@@ -62,7 +62,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     if cfg.fine_width is not None:
         section.figures.append(_fine_figure(R, R_mu, st, cfg))
     section.metrics = {**st.to_metrics(), "mu": mu_st.to_metrics() if mu_st else None}
-    section.tables = [_table(st, mu_st)]
+    section.tables = [_table(st, mu_st, ctx)]
     section.summary = _summary(st, mu_st)
     return section
 
@@ -144,7 +144,7 @@ def _fine_figure(R: np.ndarray, R_mu: np.ndarray | None, st: RadiusStats, cfg: C
     return FigureItem("radius-fine", fig, caption)
 
 
-def _table(st: RadiusStats, mu_st: RadiusStats | None) -> Table:
+def _table(st: RadiusStats, mu_st: RadiusStats | None, ctx: Context) -> Table:
     def row(name: str, f, published: str = "") -> list:
         return [name, f(st), f(mu_st) if mu_st else "-", published]
 
@@ -164,7 +164,7 @@ def _table(st: RadiusStats, mu_st: RadiusStats | None) -> Table:
         f"a standard normal of this dimension would peak at {chi_mode(st.z_dim):.3f}."
     )
     table = Table("Radius statistics", ["quantity", "z", "mu", "published (CelebA, z_dim 256)"], rows, caption)
-    return published_where_comparable(table, st.z_dim)
+    return published_where_comparable(table, st.z_dim, ctx)
 
 
 def _summary(st: RadiusStats, mu_st: RadiusStats | None) -> str:

@@ -15,7 +15,7 @@ from zspace.analyses.vae import (
 from zspace.config import Ordered, Range
 from zspace.errors import ConfigError
 from zspace.figures.vae import kl_and_activity, logvar_histogram
-from zspace.sections.base import Context, FigureItem, Section, Table, published_where_comparable
+from zspace.sections.base import Context, FigureItem, Section, Table, celeba_comparable, published_where_comparable
 
 TITLE = "VAE: logvar, z against mu, KL per dimension"
 # The series' tiny-KL VAE (CelebA 96x96, z_dim 256, kl_weight 1e-5, 170,000 images), run 1.
@@ -69,18 +69,19 @@ def run(ctx: Context, cfg: Config) -> Section:
     norms = _head_norms(ctx)
     metrics = {**diag.to_metrics(), "kl_weight": _kl_weight(ctx), "logvar": dist.to_metrics(), "heads": norms}
     hist = logvar_histogram(dist.edges, dist.counts, band=dist.band)
+    series = celeba_comparable(ctx, diag.z_dim)
     hist_caption = (
         f"Every logvar component of the {diag.n:,} points, per interval of {cfg.logvar_width:g} (log scale); "
-        f"{dist.band_count:,} of {dist.n_components:,} lie in [{dist.band[0]:g}, {dist.band[1]:g}] (the series' "
-        "tiny-KL VAE: 2 of 43.5 M in [-3, 5])."
+        f"{dist.band_count:,} of {dist.n_components:,} lie in [{dist.band[0]:g}, {dist.band[1]:g}]"
+        + (" (the series' tiny-KL VAE: 2 of 43.5 M in [-3, 5])." if series else ".")
     )
     return Section(
         key="vae",
         title=TITLE,
-        summary=_summary(diag) + _summary_logvar(dist, norms),
+        summary=_summary(diag, series) + _summary_logvar(dist, norms, series),
         metrics=metrics,
         figures=[FigureItem("kl-active", fig, caption), FigureItem("logvar-hist", hist, hist_caption)],
-        tables=[_table(diag, ctx), _logvar_table(dist, norms)],
+        tables=[_table(diag, ctx), _logvar_table(dist, norms, ctx)],
     )
 
 
@@ -92,7 +93,7 @@ def _head_norms(ctx: Context) -> dict[str, float] | None:
     return head_weight_norms(enc.mu.weight.detach().cpu().numpy(), enc.logvar.weight.detach().cpu().numpy())
 
 
-def _logvar_table(dist: LogvarDistribution, norms: dict[str, float] | None) -> Table:
+def _logvar_table(dist: LogvarDistribution, norms: dict[str, float] | None, ctx: Context) -> Table:
     n = dist.n_components
     rows = [[f"logvar in [{dist.band[0]:g}, {dist.band[1]:g}]", f"{dist.band_count:,} of {n:,}", "2 of 43.5 M"]]
     rows += [[f"logvar > {t:g}", f"{c:,} ({100 * c / n:.3g} %)", "-"] for t, c in dist.above.items()]
@@ -103,13 +104,13 @@ def _logvar_table(dist: LogvarDistribution, norms: dict[str, float] | None) -> T
             ["logvar / mu kernel norm", f"{norms['logvar_over_mu']:.3g}", "-"],
         ]
     table = Table("logvar components and the two heads", ["quantity", "ours", "published"], rows)
-    return published_where_comparable(table, dist.z_dim)
+    return published_where_comparable(table, dist.z_dim, ctx)
 
 
-def _summary_logvar(dist: LogvarDistribution, norms: dict[str, float] | None) -> str:
+def _summary_logvar(dist: LogvarDistribution, norms: dict[str, float] | None, series: bool) -> str:
     text = (
         f" {dist.band_count:,} of {dist.n_components:,} logvar components lie in "
-        f"[{dist.band[0]:g}, {dist.band[1]:g}] (the series: 2 of 43.5 M)."
+        f"[{dist.band[0]:g}, {dist.band[1]:g}]" + (" (the series: 2 of 43.5 M)." if series else ".")
     )
     if norms is not None:
         text += (
@@ -161,14 +162,15 @@ def _table(diag: VAEDiagnostics, ctx: Context) -> Table:
         "comparable to ours for such a run only" + (f"; this run's kl_weight is {w:g}." if w is not None else ".")
     )
     table = Table("logvar and z against mu", ["quantity", "ours", "published (CelebA, fact 1e-5)"], rows, caption)
-    return published_where_comparable(table, diag.z_dim)
+    return published_where_comparable(table, diag.z_dim, ctx)
 
 
-def _summary(diag: VAEDiagnostics) -> str:
+def _summary(diag: VAEDiagnostics, series: bool) -> str:
     r = diag.radius
     like_ae = r.rel_mean < 1e-3
     verdict = (
-        "the points are placed by mu alone, as in the series' tiny-KL VAE (mean relative difference 6.1e-5)"
+        "the points are placed by mu alone"
+        + (", as in the series' tiny-KL VAE (mean relative difference 6.1e-5)" if series else "")
         if like_ae
         else "the sampling noise moves the points noticeably: z is not just mu"
     )

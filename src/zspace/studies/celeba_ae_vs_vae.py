@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from zspace.config import Len, Range, Seed
+from zspace.data.fingerprint import is_series_celeba
 from zspace.errors import ConfigError
 from zspace.figures.training import image_grid
 from zspace.report.analyze import analysis_settings, open_source, run_sections, source_summary
@@ -363,8 +364,9 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
                               quick=quick, seed=seed)  # fmt: skip
     ctx.step("sample quality")
     prior_fid = {k: nested(quality.metrics, "scores", label, "fid") for k, kind, label in PAIRS if kind == "normal"}
-    head = Section("published", "Published figures beside ours")
-    head.tables += [published_table(by_key, faces, prior_fid), acceptance(by_key)]
+    series = is_series_celeba(path)  # the published figures stand only beside the series' CelebA images
+    head = Section("published", "Published figures beside ours" if series else "Our figures")
+    head.tables += [published_table(by_key, faces, prior_fid, series=series), acceptance(by_key)]
     head.tables[1].rows += quality_checks(quality)
     if len(seeds) > 1:
         head.tables.append(spread_table(ms, [m.key for m in models], seeds))
@@ -376,7 +378,8 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     ctx.step("attributes against clusters")
     minutes = (time.perf_counter() - t0) / 60
     head.summary = (
-        f"{infos[primary['ae']]['n']:,} CelebA images at 96x96, z_dim 256, {cfg.epochs} epochs per model "
+        f"{infos[primary['ae']]['n']:,} {'CelebA' if series else path.name} images at 96x96, z_dim 256, "
+        f"{cfg.epochs} epochs per model "
         f"({'quick mode' if quick else 'study defaults'}), seeds {list(seeds)}; training took "
         f"{sum(train_seconds.values()) / 60:.1f} min, the study {minutes:.1f} min before the report."
     )

@@ -58,10 +58,14 @@ def spread_table(ms: dict[str, dict], models: Sequence[str], seeds: Sequence[int
                  ["model", "run", *(c for c, _ in SPREAD)], rows)  # fmt: skip
 
 
-def published_table(ms: dict[str, dict], faces: dict[str, float], fid: dict[str, float] | None = None) -> Table:
+def published_table(
+    ms: dict[str, dict], faces: dict[str, float], fid: dict[str, float] | None = None, *, series: bool = True
+) -> Table:
     """SPEC section 5 beside our values: one column per published model, ours beside each.
 
-    ``fid``: zspace-FID of N(0, I) samples per run key (the quality section's), where measured.
+    ``fid``: zspace-FID of N(0, I) samples per run key (the quality section's), where measured. ``series``: the
+    study ran on the series' CelebA images (:func:`zspace.data.fingerprint.is_series_celeba`); for any other faces
+    the published columns are left out and the caption says why.
     """
     ae, vae, vae5 = (ms.get(k, {}) for k in ("ae", "vae-tiny-kl", "vae-kl5"))
     fid = fid or {}
@@ -177,6 +181,13 @@ def published_table(ms: dict[str, dict], faces: dict[str, float], fid: dict[str,
         "L2 rewards blur, so a blurry non-face can score as close as a face. The zspace-FID row (section 'Sample "
         "quality') compares features of a CNN trained on the study's own images and attributes instead."
     )
+    if not series:
+        keep = [i for i, c in enumerate(cols) if not c.startswith("published")]
+        caption = (
+            "The series' published figures (CelebA, 170,000 images) are left out: the images given are not the "
+            "series' CelebA (its attribute file and image names). " + caption[caption.index("The 'decoded") :]
+        )
+        return Table("Our figures", [cols[i] for i in keep], [[r[i] for i in keep] for r in rows], caption)
     return Table("Published figures beside ours", cols, rows, caption)
 
 
