@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from test_training import make_trainer, tiny_config, tiny_data
 
 from zspace.config import ModelConfig, load_config
+from zspace.io.limits import cpu_threads
 from zspace.models import build_model
 from zspace.models.base import Encoding
 from zspace.runs import folder as runs
@@ -55,6 +56,7 @@ def test_a_new_run_from_an_earlier_runs_epoch_continues_it_exactly(tmp_path):
     sets = ["model.filters=[8, 16]", "model.z_dim=4", "train.threads=1", "train.keep_checkpoints=true"]
     base = [f"out_dir={str(tmp_path)!r}", *sets]
     first = train_run(load_config("configs/digits-demo.toml", [*base, "name='a'", "train.epochs=3"]))
+    assert (cpu_threads(), torch.get_num_threads()) == (1, 1)  # train.threads reaches every pool, as --threads does
     kept = first / runs.KEPT / "epoch-002.safetensors"
     again = train_run(load_config("configs/digits-demo.toml", [*base, "name='b'", "train.epochs=3",
                                                               f"train.init_from={str(kept)!r}"]))  # fmt: skip

@@ -17,7 +17,7 @@ from zspace.config import RunConfig
 from zspace.data import Dataset, Progress, image_shape, load_dataset
 from zspace.errors import CheckpointError, ConfigError, DataError
 from zspace.io import ownership
-from zspace.io.limits import usable_threads
+from zspace.io.limits import set_thread_budget, usable_threads
 from zspace.models import LatentModel, build_model, check_batch_size
 from zspace.runs import folder as runs
 from zspace.train import distributed
@@ -101,7 +101,7 @@ def _train(cfg, world, device, resume, overwrite, progress, on_step, on_epoch) -
         threads, note = usable_threads(cfg.train.threads, "train.threads")
         if note:
             log.warning(note)
-        torch.set_num_threads(threads)
+        set_thread_budget(threads)  # torch, BLAS, faiss and image decoding alike, as --threads does (for the process)
     model = seeded_model(cfg)  # the same weights on every process (DDP broadcasts rank 0's anyway)
     run_dir = Path(cfg.out_dir) / cfg.name
     resume, overwrite = distributed.run_on_main(world, lambda: _start_mode(cfg, resume, overwrite))
