@@ -1,11 +1,11 @@
 """Measure the rates of zspace.io.limits' cost model and print them against the constants (issue 16, part 3).
 
-Each rate is timed on small fits of the code the estimates guard (faiss Lloyd through elbow_curve, the
-classifier's KMeans, exact neighbour search, openTSNE, the series' decoder) and printed beside the constant in
-zspace.io.limits, with their ratio. For a rate, a ratio far below 1 means the constant promises more speed than this
-machine has (the estimates refuse too little); far above 1, too much. For KMEANS_FIT_SECONDS, a cost, the other
-way round. The constants were set from a run of this script on
-the development machine (2 shared cores), rounded down (a conservative estimate refuses sooner).
+Each rate is timed on small fits of the code the estimates guard (faiss Lloyd through elbow_curve, the passes over
+all points, the classifier's KMeans, exact neighbour search, openTSNE, the series' decoder) and printed beside the
+constant in zspace.io.limits, with their ratio. For a rate, a ratio far below 1 means the constant promises more
+speed than this machine has (the estimates refuse too little); far above 1, too much. For KMEANS_FIT_SECONDS, a
+cost, the other way round. The constants were set from runs of this script on the development machine (2 shared
+cores), rounded down (a conservative estimate refuses sooner).
 
     python benchmarks/limits_calibration.py            # about a minute
     python benchmarks/limits_calibration.py --quick    # smaller fits (a smoke test)
@@ -21,6 +21,7 @@ import torch
 
 from zspace.analyses.classifier import ClusterClassifier
 from zspace.analyses.elbow import elbow_curve
+from zspace.analyses.kmeans import group_inertia
 from zspace.analyses.manifold_nn import neighbour_distances
 from zspace.analyses.tsne import tsne_map
 from zspace.config import ModelConfig
@@ -46,12 +47,25 @@ def kmeans_fit_seconds(fits: int) -> float:
 
 
 def kmeans_rate(n: int, d: int, ks: list[int], restarts: int) -> float:
-    """Distance evaluations per second of the elbow's Lloyd fits, the fixed cost per fit taken off."""
+    """Distance evaluations per second of the elbow's Lloyd fits; the fixed cost per fit and the estimated passes
+    over all points (at PASS_RATE) taken off."""
     X = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
     seconds = timed(lambda: elbow_curve(X, ks, restarts=restarts, seed=0))
-    fixed = restarts * len(ks) * limits.KMEANS_FIT_SECONDS
-    work = (limits.estimate_kmeans_seconds(n, d, ks, restarts) - fixed) * limits.KMEANS_RATE
-    return work / max(seconds - fixed, 1e-3)
+    rate, limits.KMEANS_RATE = limits.KMEANS_RATE, float("inf")
+    try:
+        rest = limits.estimate_kmeans_seconds(n, d, ks, restarts)  # fixed costs and passes, no fits
+    finally:
+        limits.KMEANS_RATE = rate
+    work = (limits.estimate_kmeans_seconds(n, d, ks, restarts) - rest) * rate
+    return work / max(seconds - rest, 1e-3)
+
+
+def pass_rate(n: int, d: int, ks: list[int]) -> float:
+    """Multiply-adds per second of a pass over all points: the exact inertia of several centre sets at once."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    sets = [rng.normal(size=(k, d)).astype(np.float32) for k in ks]
+    return n * sum(ks) * d / timed(lambda: group_inertia(X, sets))
 
 
 def classifier_seconds_ratio(n: int, d: int, k: int, n_init: int) -> float:
@@ -94,6 +108,8 @@ def main() -> None:
     rows = [
         ("KMEANS_RATE", "elbow: faiss Lloyd, 8000 x 32, k = 8, 16, 32, 64, 2 restarts", limits.KMEANS_RATE,
          lambda: kmeans_rate(int(8000 * s), 32, [8, 16, 32, 64], 2)),
+        ("PASS_RATE", "inertia pass: 200,000 x 256 against 512 centres (4 sets)", limits.PASS_RATE,
+         lambda: pass_rate(int(200_000 * s), 256, [64, 128, 64, 256])),
         ("KMEANS_FIT_SECONDS", "fixed cost of a k-means fit (k = 2 on 200 x 2, 40 fits)", limits.KMEANS_FIT_SECONDS,
          lambda: kmeans_fit_seconds(40)),
         ("(estimate)", "the wifi study's fits: 1500 x 7, k = 11, n_init 10: measured / estimated s", 1.0,

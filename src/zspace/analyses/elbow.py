@@ -44,7 +44,7 @@ from zspace.analyses.kmeans import (
     pca_basis,
     project,
 )
-from zspace.io.limits import KMEANS_RATE, check_time, estimate_kmeans_seconds
+from zspace.io.limits import PASS_RATE, check_time, estimate_kmeans_seconds
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ def estimate_seconds(
         )  # fmt: skip
     m = fit_points if 0 < fit_points < n_points else n_points
     fits = estimate_kmeans_seconds(m, n_features, ks, restarts, points_per_centroid=2**62, fit_dims=0)
-    return fits + restarts * float(sum(int(k) for k in ks)) * n_points * n_features / KMEANS_RATE
+    return fits + restarts * float(sum(int(k) for k in ks)) * n_points * n_features / PASS_RATE
 
 
 def find_elbow(ks: Sequence[int], inertia: Sequence[float], *, min_slope_ratio: float = 3.0) -> Elbow:

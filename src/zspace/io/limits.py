@@ -78,6 +78,10 @@ def check_disk(folder: Path, nbytes: int, what: str) -> None:
 #: distance evaluations (point x centre x feature) per second of a k-means iteration (faiss Lloyd, elbow and
 #: classifier); benchmarks/limits_calibration.py measures it
 KMEANS_RATE = 2.0e9  # measured 4.7e8 loaded (small k) .. 4e10 alone (MNIST elbow); the first guess, kept
+#: multiply-adds (point x centre x feature) per second of the passes over all points that follow each k-means fit
+#: (faiss' assignment of every point, the exact nearest-centre inertia: both large matrix products, so BLAS-bound
+#: and ~10x the fits' rate); benchmarks/limits_calibration.py measures it
+PASS_RATE = 1.5e10  # measured 2.1e10 (200,000 x 256, 512 centres) .. 4.6e10 (50,000 x 256), loaded
 #: distance evaluations (query x reference row x feature) per second of an exact nearest-neighbour search (faiss
 #: IndexFlatL2, distances recomputed in float64; numpy's BLAS for the quality measures)
 KNN_RATE = 2.4e9  # measured 2.4e9
@@ -160,20 +164,25 @@ def estimate_kmeans_seconds(
 ) -> float:
     """Seconds for ``restarts`` Lloyd fits at each k in ``ks`` on ``n_points`` x ``n_features``, as faiss runs
     them (the defaults are zspace's LloydSettings): ``iters`` iterations on at most ``points_per_centroid * k``
-    points in at most ``fit_dims`` dimensions, one pass over all points for the inertia, and a fixed cost per fit:
+    points in at most ``fit_dims`` dimensions; then the passes over all points, every point assigned in the fit's
+    dimensions and the inertia in all of them (matrix products, at PASS_RATE); and a fixed cost per fit:
 
-    ``restarts * sum_k(iters * min(n, ppc * k) * k * min(d, fit_dims) + n * k * d) / KMEANS_RATE
-    + restarts * len(ks) * KMEANS_FIT_SECONDS``.
+    ``restarts * (sum_k iters * min(n, ppc * k) * k * min(d, fit_dims) / KMEANS_RATE
+    + sum_k n * k * (d + min(d, fit_dims)) / PASS_RATE + len(ks) * KMEANS_FIT_SECONDS)``.
+
+    One rate for both parts made the passes 10x too slow: 686 s estimated for the 1M x 256 elbow that ran in 59 s,
+    and a 10M-point elbow capped that would have run in minutes.
     """
     n, d = float(n_points), float(n_features)
     d_fit = min(d, float(fit_dims)) if fit_dims else d
-    ops = 0.0
+    fits = passes = 0.0
     count = 0
     for k in ks:
         k = float(k)
-        ops += iters * min(n, points_per_centroid * k) * k * d_fit + n * k * d
+        fits += iters * min(n, points_per_centroid * k) * k * d_fit
+        passes += n * k * (d + d_fit)
         count += 1
-    return restarts * (ops / KMEANS_RATE + count * KMEANS_FIT_SECONDS)
+    return restarts * (fits / KMEANS_RATE + passes / PASS_RATE + count * KMEANS_FIT_SECONDS)
 
 
 def check_time(seconds: float, key: str, what: str, *, budget: float = TIME_BUDGET_S) -> None:
