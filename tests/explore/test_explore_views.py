@@ -6,6 +6,7 @@ test_explore.py, on its digits run.)"""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import signal
 import time
@@ -18,7 +19,7 @@ from starlette.testclient import TestClient
 from zspace.errors import ConfigError
 from zspace.explore import ExploreConfig, Explorer, create_app
 from zspace.explore.data import density
-from zspace.explore.maps import MapJob, cache_files
+from zspace.explore.maps import MapJob, _read_exactly, cache_files
 
 
 def blobs(n: int = 60, seed: int = 0) -> np.ndarray:
@@ -160,6 +161,31 @@ def _child_pid(job: MapJob, timeout: float = 60) -> int:
         time.sleep(0.05)
     assert job._proc is not None, "no child process started"
     return job._proc.pid
+
+
+class _Trickle(io.RawIOBase):
+    """A pipe that hands out at most 5 bytes per read, as a pipe may."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = min(5, len(b), len(self.data) - self.pos)
+        b[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def test_the_map_child_reads_its_points_in_place_across_short_reads():
+    points = np.arange(12, dtype="<f4").reshape(4, 3) / 7
+    out = np.zeros((4, 3), dtype="<f4")
+    assert _read_exactly(_Trickle(points.tobytes()), out) is out  # filled in place, no second copy
+    np.testing.assert_array_equal(out, points)
+    with pytest.raises(EOFError, match="after 20 of 48 bytes"):
+        _read_exactly(_Trickle(points.tobytes()[:20]), np.zeros((4, 3), dtype="<f4"))
 
 
 def test_a_stopped_map_leaves_no_process_and_no_cache(tmp_path):

@@ -264,15 +264,16 @@ class _Stopped(Exception):
     """The job was closed while its map was being computed."""
 
 
-def _read_exactly(stream: Any, size: int) -> bytes:
-    chunks, got = [], 0
-    while got < size:
-        chunk = stream.read(min(size - got, 1 << 24))
-        if not chunk:
-            raise EOFError(f"the points ended after {got} of {size} bytes")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+def _read_exactly(stream: Any, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (C-contiguous) from ``stream`` in place: the points are held once, not once more as bytes."""
+    view = memoryview(out).cast("B")
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got : got + (1 << 24)])
+        if not n:
+            raise EOFError(f"the points ended after {got} of {len(view)} bytes")
+        got += n
+    return out
 
 
 def _child() -> None:
@@ -281,7 +282,7 @@ def _child() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     header = json.loads(stdin.readline())
     n, d = header["shape"]
-    points = np.frombuffer(_read_exactly(stdin, n * d * 4), dtype="<f4").reshape(n, d)
+    points = _read_exactly(stdin, np.empty((n, d), dtype="<f4"))
 
     def orphaned() -> None:  # stdin closes when the server stops or dies: end at once, mid-map or not
         stdin.read()
