@@ -3,6 +3,8 @@ the section on small latent spaces."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from zspace.analyses.elbow import LloydSettings, MiniBatchSettings, check_ks, el
 from zspace.analyses.kmeans import cluster_means, group_inertia, inertia, nearest_centres, one_thread
 from zspace.errors import ConfigError
 from zspace.latents.embedding import Latents
+from zspace.report.page import report_metrics
+from zspace.report.schema import problems
 from zspace.sections import elbow as section
 from zspace.sections.base import Context
 
@@ -172,6 +176,15 @@ def test_section_on_small_latents():
     for algorithm in ("lloyd", "minibatch"):  # five separated blobs: a pronounced elbow at 5
         assert (s.metrics[algorithm]["elbow_k"], s.metrics[algorithm]["elbow_pronounced"]) == (5, True)
     assert len(s.tables[0].rows) == 2
+    # the keys metrics.json promises (docs/metrics.md), checked by its schema, which would catch a changed type
+    doc = json.loads(json.dumps(report_metrics([s], command="test")))
+    assert problems(doc) == []
+    doc["sections"]["elbow"]["lloyd"]["elbow_k"] = "5"
+    del doc["sections"]["elbow"]["minibatch"]["inertia_min"]
+    assert problems(doc) == [
+        "$.sections.elbow.lloyd.elbow_k: expected integer or null, got str",
+        "$.sections.elbow.minibatch: missing 'inertia_min'",
+    ]
 
 
 def test_section_adapts_k_to_tiny_space_and_notes_mu():

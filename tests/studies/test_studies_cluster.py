@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from zspace.errors import DataError
+from zspace.report.schema import problems
 from zspace.studies import STUDIES, run_study
 
 pytestmark = pytest.mark.slow
@@ -24,6 +25,7 @@ def check_report(out: Path, metrics: dict, command: str) -> dict:
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["study"] == metrics["study"]
     assert not (out / ".report-staging").exists()
+    assert problems(saved) == []  # its elbow curves are the analyze section's (the schema pins them)
     return saved
 
 
