@@ -14,6 +14,7 @@ from zspace.latents.samplers import (
     NormalSampler,
     fit_latents_sampler,
     fit_sampler,
+    kept_sampler,
     load_sampler,
     make_sampler,
     sampler_file,
@@ -168,6 +169,12 @@ def test_a_latents_folders_sampler_is_kept_while_z_is_the_same_file(tmp_path):
     np.testing.assert_allclose(fit_latents_sampler(folder, shifted, "gaussian").mean_, shifted.mean(axis=0))
     assert fit_latents_sampler(folder, shifted, "normal").z_dim == 2
     path.write_bytes(b"my own notes")  # a file zspace did not write, at the sampler's name
-    with pytest.raises(ConfigError, match="was not written by zspace"):
+    with pytest.raises(ConfigError, match=r"was not written by zspace .*; move it out of .*samplers"):
         fit_latents_sampler(folder, shifted, "gaussian", refit=True)
     assert path.read_bytes() == b"my own notes"
+
+    def no_fit():
+        raise AssertionError("fitted before the foreign file was refused")
+
+    with pytest.raises(ConfigError, match="was not written by zspace"):  # refused before the fit, not after it
+        kept_sampler("gaussian", folder, {"z": "other"}, no_fit, refit=True)

@@ -266,7 +266,7 @@ def test_replaces_its_own_file_but_not_a_foreign_one(tmp_path, capsys):
     foreign.write_bytes(b"my own data")
     capsys.readouterr()
     assert run_cli(tmp_path / "z.npy", "--to", foreign, "--only", "radius") == 2
-    check_one_line(capsys.readouterr().err, "not written by zspace")
+    check_one_line(capsys.readouterr().err, "not written by zspace (or was changed since); choose another --to")
     assert foreign.read_bytes() == b"my own data"
     out.write_bytes(b"changed by hand")  # once changed, zspace's own file is the user's
     assert run_cli(tmp_path / "z.npy", "--to", out, "--only", "radius") == 2

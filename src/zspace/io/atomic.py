@@ -31,22 +31,28 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def write_owned_file(path: Path, data: bytes, kind: str) -> None:
-    """Write a file zspace makes for the user (a generated image): a file already at ``path`` is replaced only
-    when a zspace manifest records it with its current hash; the new file is recorded (in ``path``'s folder's
-    manifest when no folder above holds one)."""
+def check_owned_file(path: Path, remedy: str = "choose another --out") -> Path | None:
+    """Refuse ``path`` unless it is absent or a plain file a zspace manifest records with its current hash; the
+    folder whose manifest governs it (None when no folder above holds one). ``remedy`` ends the one-line error."""
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise ConfigError(f"{path} is not a plain file zspace wrote; choose another --out")
+        raise ConfigError(f"{path} is not a plain file zspace wrote; {remedy}")
     root = ownership.owner_of(path)
     if path.exists():
         manifest = ownership.read_manifest(root) if root else None
-        rel = Path(os.path.normpath(Path(path).absolute())).relative_to(root).as_posix() if root else ""
+        rel = Path(os.path.normpath(path.absolute())).relative_to(root).as_posix() if root else ""
         known = {manifest["files"].get(rel), manifest["pending"].get(rel)} - {None} if manifest else set()
         if ownership.sha256_file(path) not in known:
-            raise ConfigError(
-                f"{path} exists and was not written by zspace (or was changed since); choose another --out"
-            )
+            raise ConfigError(f"{path} exists and was not written by zspace (or was changed since); {remedy}")
+    return root
+
+
+def write_owned_file(path: Path, data: bytes, kind: str, remedy: str = "choose another --out") -> None:
+    """Write a file zspace makes for the user (a generated image, an export): a file already at ``path`` is
+    replaced only when a zspace manifest records it with its current hash (:func:`check_owned_file`); the new file
+    is recorded (in ``path``'s folder's manifest when no folder above holds one)."""
+    path = Path(path)
+    root = check_owned_file(path, remedy)
     path.parent.mkdir(parents=True, exist_ok=True)
     if root is None:
         ownership.write_manifest(path.parent, kind, {})

@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
 from zspace.errors import CheckpointError, ConfigError, DataError
-from zspace.io.atomic import atomic_write_bytes, write_owned_file
+from zspace.io.atomic import atomic_write_bytes, check_owned_file, write_owned_file
 
 log = logging.getLogger(__name__)
 
@@ -344,10 +344,13 @@ def kept_sampler(kind: str, folder: str | Path, key: dict[str, str], points, *, 
             log.info("sampler %s: reusing %s", kind, path)
             return saved
         log.info("sampler %s in %s was fitted on other points or options: fitting again", kind, path)
+    # replaces only a sampler file a zspace manifest records (a user's file of that name stays; one line, before
+    # the fit rather than after it)
+    remedy = f"move it out of {path.parent} (zspace keeps its samplers there)"
+    check_owned_file(path, remedy)
     z = points()
     sampler.fit(z)
-    # replaces only a sampler file a zspace manifest records (a user's file of that name stays; one line instead)
-    write_owned_file(path, sampler_bytes(sampler, {**wanted, "n_points": len(z)}), "samplers")
+    write_owned_file(path, sampler_bytes(sampler, {**wanted, "n_points": len(z)}), "samplers", remedy=remedy)
     log.info("sampler %s fitted on %d latent points, saved to %s", kind, len(z), path)
     sampler.meta = wanted
     return sampler

@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -529,28 +528,17 @@ def write_export(table: Any, path: str | Path) -> Path:
 
     path = Path(path)
     fmt = format_of(path)
-    write_owned_file(path, table_bytes(table, fmt), kind="export")
+    write_owned_file(path, table_bytes(table, fmt), kind="export", remedy="choose another --to")
     return path
 
 
 def check_target(path: str | Path) -> None:
     """Refuse ``path`` before anything slow runs: an unknown suffix, a folder, a link, or a file zspace did not
     write (the same rule :func:`write_export` applies)."""
-    from zspace.io import ownership
+    from zspace.io.atomic import check_owned_file
 
-    path = Path(path)
-    format_of(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise ConfigError(f"{path} is not a plain file zspace wrote; choose another --to")
-    if path.exists():
-        root = ownership.owner_of(path)
-        manifest = ownership.read_manifest(root) if root else None
-        rel = Path(os.path.normpath(path.absolute())).relative_to(root).as_posix() if root else ""
-        known = {manifest["files"].get(rel), manifest["pending"].get(rel)} - {None} if manifest else set()
-        if ownership.sha256_file(path) not in known:
-            raise ConfigError(
-                f"{path} exists and was not written by zspace (or was changed since); choose another --to"
-            )
+    format_of(Path(path))
+    check_owned_file(Path(path), "choose another --to")
 
 
 # --- the one entry point ------------------------------------------------------------------------------------------
