@@ -201,6 +201,17 @@ def test_a_generated_file_never_replaces_the_users(tmp_path):
     assert {k: v for k, v in digest(tmp_path).items() if k in before} == before
 
 
+@pytest.mark.parametrize("command", ["sample", "reconstruct", "interpolate"])
+def test_a_users_image_at_out_is_refused_before_any_work(capsys, tmp_path, command):
+    """The run does not exist: the refusal names the user's file, so it came before the run was even opened."""
+    (tmp_path / "mine.png").write_bytes(b"my figure")
+    code, err = cli(capsys, command, str(tmp_path / "no-run"), "--out", str(tmp_path / "mine.png"))
+    assert code == 2
+    assert "mine.png exists and was not written by zspace" in err
+    assert (tmp_path / "mine.png").read_bytes() == b"my figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]
+
+
 # --- every command that writes, against the user's folder --------------------------------------------------------
 
 

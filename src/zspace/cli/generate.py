@@ -58,8 +58,6 @@ def _dataset(run, args: argparse.Namespace):
 
 def _save(fig, out: Path) -> None:
     """Write a figure as PNG in one rename (a reader never sees half a file), recorded as zspace's."""
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must name a .png file, got {out}")
     import io
 
     from zspace.io.atomic import write_owned_file
@@ -71,7 +69,15 @@ def _save(fig, out: Path) -> None:
 
 
 def _out(args: argparse.Namespace, name: str) -> Path:
-    return Path(args.out) if args.out else Path(args.run) / "generated" / name
+    """The image to write (``--out``, else ``RUN/generated/name``), refused before any work when it is no .png or
+    a file zspace may not replace (the rule :func:`_save` applies again when it writes)."""
+    from zspace.io.atomic import check_owned_file
+
+    out = Path(args.out) if args.out else Path(args.run) / "generated" / name
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must name a .png file, got {out}")
+    check_owned_file(out)
+    return out
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -81,6 +87,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from zspace.latents.generate import sample, to_numpy_images
 
     check_count(args.n, "--n", GRID_BYTES_PER_IMAGE, f"a grid of {args.n} decoded images")
+    out = _out(args, f"sample-{args.sampler}.png")
     if _is_latents_folder(args.run):
         name, model, sampler = _latents_sampler(args)
     else:
@@ -90,7 +97,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         name, model = run.config.name, run.model
     images = to_numpy_images(sample(model, args.n, sampler=sampler, seed=args.seed))
     title = f"{name}: {args.n} decoded samples, sampler {_label(sampler)}"
-    _save(image_grid(images, ncols=args.ncols, title=title), _out(args, f"sample-{args.sampler}.png"))
+    _save(image_grid(images, ncols=args.ncols, title=title), out)
     return 0
 
 
@@ -188,6 +195,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from zspace.latents.generate import as_images, reconstruct, to_numpy_images
 
     check_count(args.n, "--n", 2 * GRID_BYTES_PER_IMAGE, f"a grid of {args.n} images beside their reconstructions")
+    out = _out(args, "reconstruct.png")
     name, model, dataset, _latents = _decoder(args)
     if args.images:
         images = read_images(args.images)
@@ -203,7 +211,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     originals = to_numpy_images(as_images(images, model))
     decoded = to_numpy_images(reconstruct(model, images))
     fig = reconstruction_pairs(originals, decoded, ncols=args.ncols, title=f"{name}: reconstructions")
-    _save(fig, _out(args, "reconstruct.png"))
+    _save(fig, out)
     return 0
 
 
@@ -212,6 +220,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from zspace.latents.generate import interpolate, to_numpy_images
 
     _check_paths(args.pairs if not args.z else 1, args.steps, "--pairs")
+    out = _out(args, f"interpolate-{args.path}.png")
     name, model, dataset, latents = _decoder(args)
     if args.z:
         ends = read_npy(args.z, "--z")
@@ -236,7 +245,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         labels = [f"z row {a} -> {b}" for a, b in picks]
     paths = np.stack([to_numpy_images(interpolate(model, a, b, steps=args.steps, path=args.path)) for a, b in pairs])
     fig = interpolation_grid(paths, title=f"{name}: {args.path} paths", row_labels=labels)
-    _save(fig, _out(args, f"interpolate-{args.path}.png"))
+    _save(fig, out)
     return 0
 
 
