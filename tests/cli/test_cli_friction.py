@@ -111,6 +111,7 @@ def test_tensorboard_scalars_per_epoch(tmp_path, monkeypatch):
     class Writer:
         def __init__(self, log_dir):
             calls.append(("dir", log_dir))
+            (Path(log_dir) / "events.out.tfevents.2.host").write_bytes(b"events")  # as TensorBoard names them
 
         def add_scalar(self, tag, value, global_step):
             calls.append((tag, value, global_step))
@@ -125,12 +126,19 @@ def test_tensorboard_scalars_per_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard" else real(name, *a)
     )
+    from zspace.io import ownership
     from zspace.train.tensorboard import epoch_writer
 
+    ownership.write_manifest(tmp_path, "run", {})  # a run folder, with the user's files in its tensorboard/
+    (tmp_path / "tensorboard").mkdir()
+    (tmp_path / "tensorboard" / "notes.txt").write_text("my notes")
+    (tmp_path / "tensorboard" / "events.out.tfevents.1.mine").write_bytes(b"mine")  # there before the writer
     write = epoch_writer(tmp_path)
     write({"epoch": 3.0, "total": 40.5, "radius_mean": 2.0, "images_per_s": 900.0, "test_total": float("nan")})
     assert calls == [("dir", str(tmp_path / "tensorboard")), ("loss/total", 40.5, 3), ("radius/radius_mean", 2.0, 3),
                      ("speed/images_per_s", 900.0, 3), ("flush",)]  # fmt: skip
+    # only the event file this writer made is zspace's: --overwrite would refuse, naming the user's files
+    assert list(ownership.read_manifest(tmp_path)["files"]) == ["tensorboard/events.out.tfevents.2.host"]
 
 
 def test_long_sections_show_their_steps(runs, capsys, tmp_path):

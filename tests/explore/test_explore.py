@@ -154,6 +154,21 @@ def test_tsne_map_is_cached_and_invalidated_by_other_points(tmp_path):
     assert MapJob(points, tmp_path, params={**TSNE, "preset": "series"}).status == "absent"
 
 
+def test_a_users_file_at_the_maps_name_in_a_zspace_folder_is_kept(tmp_path):
+    """In a folder a zspace manifest accounts for (a latents folder), a user's file at explore-tsne.npy is never
+    replaced: the map is served from memory and the file stays byte for byte."""
+    from zspace.io import ownership
+
+    ownership.write_manifest(tmp_path, "latents", {})
+    (tmp_path / MAP_FILE).write_bytes(b"my own map")
+    job = MapJob(blobs(), tmp_path, params=TSNE, isolate=False)
+    assert job.status == "absent"  # the user's file is no map of these points
+    assert job.compute().shape == (60, 2)
+    assert job.status == "ready"
+    assert (tmp_path / MAP_FILE).read_bytes() == b"my own map"
+    assert MAP_FILE not in ownership.read_manifest(tmp_path)["files"]
+
+
 def test_tsne_through_the_api_is_202_then_the_map(tmp_path):
     client = TestClient(create_app(Explorer(blobs(), tsne_cache=tmp_path)))
     first = client.get("/api/points?view=tsne")

@@ -212,6 +212,30 @@ def test_a_users_image_at_out_is_refused_before_any_work(capsys, tmp_path, comma
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.png"]
 
 
+def test_a_users_file_at_a_name_training_writes_is_refused(capsys, tmp_path):
+    """Every write into a zspace folder checks the file it replaces (atomic_write_bytes): a user's file at the
+    next kept checkpoint's name, or weights replaced by hand, are never overwritten by --resume."""
+    runs = tmp_path / "runs"
+    keep = ["--set", "train.keep_checkpoints=true"]
+    assert cli(capsys, *train(runs, "d", *keep))[0] == 0
+    run = runs / "d"
+    assert (run / "checkpoints" / "epoch-001.safetensors").is_file()
+    (run / "checkpoints" / "epoch-002.safetensors").write_bytes(b"my precious notes")
+    resume = [*train(runs, "d", *keep, "--resume"), "--epochs", "2"]
+    before = digest(run)
+    code, err = cli(capsys, *resume)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"zspace: error: {run / 'checkpoints' / 'epoch-002.safetensors'} exists and was not written by zspace "
+        "(or was changed since); move it away first"
+    ]
+    assert digest(run) == before  # refused before an epoch was trained: nothing written
+    (run / "checkpoints" / "epoch-002.safetensors").unlink()
+    (run / "model.safetensors").write_bytes(b"user weights")
+    assert cli(capsys, *resume)[0] == 2
+    assert (run / "model.safetensors").read_bytes() == b"user weights"
+
+
 # --- every command that writes, against the user's folder --------------------------------------------------------
 
 

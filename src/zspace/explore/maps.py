@@ -256,7 +256,8 @@ class MapJob:
         try:
             atomic_write_bytes(self.cache_dir / map_file, buf.getvalue())
             atomic_write_text(self.cache_dir / params_file, json.dumps(self.params, indent=2) + "\n")
-        except OSError as e:  # a read-only latents folder: the map still serves from memory
+        except (OSError, ConfigError) as e:  # a read-only folder, or a user's file at the cache's name (never
+            # replaced): the map still serves from memory
             log.warning("could not cache the %s map in %s: %s", self.method.title, self.cache_dir, e)
 
 

@@ -16,11 +16,17 @@ from zspace.io import ownership
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    Inside a folder a zspace manifest accounts for, a file already at ``path`` is replaced only when the manifest
+    records it with its current hash (:func:`check_owned_file`): a user's file at a name zspace writes (a kept
+    checkpoint, a cached map, the weights after a hand edit) is refused in one line, for every writer at once.
+    """
     path = Path(path)
     owned = path.name != ownership.MANIFEST and ownership.owner_of(path) is not None
     digest = hashlib.sha256(data).hexdigest() if owned else None
     if owned:
+        check_owned_file(path, "move it away first")
         ownership.record(path, digest, pending=True)
     ownership.replace_bytes(path, data)
     if owned:

@@ -159,12 +159,30 @@ def _start_mode(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[bool, bo
         resume, overwrite = False, True
     if resume:
         runs.check_resumable(cfg)
+        check_training_targets(cfg)
     else:
         runs.check_creatable(cfg, overwrite=overwrite)
         init = cfg.train.init_from
         if init and not Path(init).expanduser().is_file():
             raise CheckpointError(f"train.init_from: checkpoint not found: {init}")
     return resume, overwrite
+
+
+def check_training_targets(cfg: RunConfig) -> None:
+    """Refuse a resume, before any epoch, when a file it will write (the checkpoint, the weights, the history, the
+    config, the kept checkpoints of the epochs to come) is there but not zspace's: the writes would refuse it too,
+    but only after an epoch of training."""
+    from zspace.io.atomic import check_owned_file
+
+    run_dir = Path(cfg.out_dir) / cfg.name
+    if not (run_dir / ownership.MANIFEST).is_file():
+        return  # a run from before manifests: nothing records what zspace wrote (its files are replaced as before)
+    targets = [run_dir / name for name in (runs.CHECKPOINT, runs.WEIGHTS, runs.HISTORY, runs.CONFIG)]
+    if cfg.train.keep_checkpoints and (run_dir / runs.KEPT).is_dir():  # the names there that an epoch would take
+        kept = {f"epoch-{e:03d}.safetensors" for e in range(1, cfg.train.epochs + 1)}
+        targets += sorted(p for p in (run_dir / runs.KEPT).iterdir() if p.name in kept)
+    for path in targets:
+        check_owned_file(path, "move it away first")
 
 
 def _load_data(cfg: RunConfig, world: distributed.World, progress: Progress | None) -> Dataset:

@@ -14,6 +14,7 @@ from pathlib import Path
 from zspace.errors import ConfigError
 
 FOLDER = "tensorboard"
+EVENTS = "events.out.tfevents.*"  # the names TensorBoard gives its event files
 
 
 def check_available() -> None:
@@ -27,7 +28,9 @@ def epoch_writer(run_dir: Path) -> Callable[[dict[str, float]], None]:
     check_available()
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(log_dir=str(Path(run_dir) / FOLDER))
+    folder = Path(run_dir) / FOLDER
+    before = set(folder.rglob(EVENTS)) if folder.is_dir() else set()
+    writer = SummaryWriter(log_dir=str(folder))
 
     def on_epoch(row: dict[str, float]) -> None:
         epoch = int(row["epoch"])
@@ -36,15 +39,16 @@ def epoch_writer(run_dir: Path) -> Callable[[dict[str, float]], None]:
                 group = "radius" if "radius" in key else "speed" if key in ("images_per_s", "seconds") else "loss"
                 writer.add_scalar(f"{group}/{key}", value, global_step=epoch)
         writer.flush()
-        _record(Path(run_dir) / FOLDER)
+        _record(folder, before)
 
     return on_epoch
 
 
-def _record(folder: Path) -> None:
-    """Record the event files (written by TensorBoard, not through zspace's writers) in the run's manifest."""
+def _record(folder: Path, before: set[Path]) -> None:
+    """Record the event files this writer made (TensorBoard writes them, not zspace's writers) in the run's
+    manifest: only new files with TensorBoard's names, so a user's notes (or files) in the folder stay theirs."""
     from zspace.io import ownership
 
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(set(folder.rglob(EVENTS)) - before):
         if path.is_file() and not path.is_symlink():
             ownership.record(path, ownership.sha256_file(path))
