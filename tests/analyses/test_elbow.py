@@ -232,7 +232,7 @@ def test_summary_compares_curves_on_common_ks():
     assert "elbow at k = 4" in text
 
 
-def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path, celeba_dir):
+def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path, celeba_dir, mnist_dir):
     from types import SimpleNamespace
 
     from zspace.config import DataConfig
@@ -244,9 +244,18 @@ def test_the_series_elbows_are_quoted_only_beside_the_series_data(tmp_path, cele
     named = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba", path=str(tmp_path))))
     assert "published" not in section.run(Context(latents=small_latents(60), run=named), cfg).metrics  # a name only
     celeba = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="celeba", path=str(celeba_dir))))
-    on_celeba = section.run(Context(latents=small_latents(60), run=celeba), cfg)
-    assert on_celeba.metrics["published"] == section.PUBLISHED
-    assert "The series: CelebA latents" in on_celeba.summary
+    on_celeba = section.run(Context(latents=small_latents(60, z_dim=256), run=celeba), cfg)
+    assert on_celeba.metrics["published"] == section.PUBLISHED["celeba"]
+    assert "The series: CelebA latents (z_dim 256)" in on_celeba.summary
+    assert "MNIST" not in on_celeba.summary
+    small = section.run(Context(latents=small_latents(60), run=celeba), cfg)  # the series' faces, z_dim 6
+    assert "published" not in small.metrics
+    assert "The series" not in small.summary
+    mnist = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="mnist", path=str(mnist_dir))))
+    on_mnist = section.run(Context(latents=small_latents(60), run=mnist), cfg)
+    assert on_mnist.metrics["published"] == section.PUBLISHED["mnist"]
+    assert "raw MNIST pixels (not latents)" in on_mnist.summary
+    assert "CelebA" not in on_mnist.summary
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"not mnist")
     fake = SimpleNamespace(config=SimpleNamespace(data=DataConfig(name="mnist", path=str(tmp_path))))
     assert "published" not in section.run(Context(latents=small_latents(60), run=fake), cfg).metrics

@@ -36,7 +36,9 @@ def test_other_idx_data_gets_no_published_mnist_numbers(tmp_path):
     assert not is_series_mnist(data)
     assert dataset_name(data) == "fashion"
     out = tmp_path / "out"
-    m = run_study("mnist-kmeans", data=str(data), out=out, quick=True, sets=TINY)
+    m = run_study(
+        "mnist-kmeans", data=str(data), out=out, quick=True, sets=[*TINY[:4], "features_clusters=4", *TINY[5:]]
+    )
     assert m["targets"] == {}
     assert m["dataset"] == "fashion"
     html = (out / "report.html").read_text()
@@ -48,6 +50,9 @@ def test_other_idx_data_gets_no_published_mnist_numbers(tmp_path):
     assert "0.112" not in html
     assert "0.083" not in html
     assert "the comparison does not apply" in html
+    assert "The series: " not in html  # no finding of the series' MNIST elbow or distance features either
+    assert 'the series: "' not in html
+    assert "the series: &quot;" not in html
     text = (out / "metrics.json").read_text()
     assert '"met"' not in text
     assert '"published"' not in text

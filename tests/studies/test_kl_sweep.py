@@ -92,10 +92,20 @@ def test_many_runs_get_one_row_each():
         f"kl-{w}": {"vae": Section("vae", "", metrics={"logvar_mean": -w, "kl_total": 10.0 * w, "active_units": w})}
         for w in range(1, 7)
     }
-    table = vae_section(runs).tables[0]
+    section = vae_section(runs)
+    table = section.tables[0]
     assert table.columns[0] == "run"
-    assert [r[0] for r in table.rows] == [*runs, "published (CelebA, fact 1e-5)"]
+    assert [r[0] for r in table.rows] == [*runs]  # not the series' CelebA: no published row
+    assert "published tiny-KL figures are left out" in section.notes[0]
     kl = table.columns.index("KL per image")
     assert [r[kl] for r in table.rows[:6]] == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
     few = vae_section(dict(list(runs.items())[:2])).tables[0]
-    assert few.columns[0] == "quantity"  # up to 4 runs: one column per run, as before
+    assert few.columns == ["quantity", "kl-1", "kl-2"]  # up to 4 runs: one column per run, as before
+    runs["kl-1"]["vae"].metrics["series_celeba"] = True  # one run on the series' CelebA at z_dim 256
+    table = vae_section(runs).tables[0]
+    assert [r[0] for r in table.rows] == [*runs, "published (CelebA, fact 1e-5)"]
+    assert table.rows[-1][kl] is None
+    assert table.rows[-1][table.columns.index("logvar min")] == -24.66
+    few = vae_section(dict(list(runs.items())[:2]))
+    assert few.tables[0].columns == ["quantity", "kl-1", "kl-2", "published (CelebA, fact 1e-5)"]
+    assert not few.notes

@@ -154,3 +154,15 @@ def test_axes_elbow_table_from_constructed_metrics():
     ]  # fmt: skip
     assert rows[1] == ["vae-kl5", None, "", None, "-", "-", "-"]
     assert section.metrics["ae"] == {"n_flagged": 3, "elbow": [40, 38]}
+    assert "38 - 42 clusters plausible" in section.tables[0].caption
+    other = axes_elbow_section(ms, series=False)  # other faces: nothing of the series' axes or elbow
+    assert "of the series' 5" not in other.tables[0].columns
+    assert other.tables[0].rows[0][:5] == [
+        "ae",
+        3,
+        "52, 7, 221",
+        1.5,
+        "lloyd: k = 40, slope ratio 1.20, not pronounced",
+    ]
+    assert other.tables[0].rows[1] == ["vae-kl5", None, "", None, "-", "-"]
+    assert "series" not in other.tables[0].caption

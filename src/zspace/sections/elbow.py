@@ -20,10 +20,13 @@ from zspace.config import Len, OneOf, Range
 from zspace.errors import ConfigError
 from zspace.figures.elbow import NAMES, elbow_plot
 from zspace.io.limits import TIME_BUDGET_S
-from zspace.sections.base import Context, FigureItem, Section, Table
+from zspace.sections.base import Context, FigureItem, Section, Table, celeba_comparable
 
 TITLE = "Elbow: KMeans inertia against the number of clusters"
-PUBLISHED = "CelebA latents: no pronounced elbow, 38 - 42 clusters plausible; raw MNIST: none, 200 < k < 250 needed"
+PUBLISHED = {  # the series' published elbows, by the data they are of
+    "celeba": "CelebA latents (z_dim 256): no pronounced elbow, 38 - 42 clusters plausible",
+    "mnist": "on raw MNIST pixels (not latents): no pronounced elbow, 200 < k < 250 needed",
+}
 MINIBATCH_MAX_POINTS = 50_000  # the MiniBatchKMeans reference curve is fitted on at most this many points
 
 
@@ -114,8 +117,12 @@ def run(ctx: Context, cfg: Config) -> Section:
 
 
 def series_published(ctx: Context) -> str | None:
-    """The series' published elbows, only when the latents come from a run on the series' data (CelebA, MNIST)."""
-    return PUBLISHED if ctx.series() else None
+    """The series' published elbow of the data these latents come from: CelebA's only for the series' CelebA at
+    z_dim 256, MNIST's raw-pixel elbow only for the series' MNIST; None for any other data."""
+    series = ctx.series()
+    if series == "celeba" and not celeba_comparable(ctx, ctx.latents.z.shape[1]):
+        return None
+    return PUBLISHED.get(series) if series else None
 
 
 def _points(ctx: Context, cfg: Config, notes: list[str]) -> np.ndarray:

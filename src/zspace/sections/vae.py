@@ -70,6 +70,7 @@ def run(ctx: Context, cfg: Config) -> Section:
     metrics = {**diag.to_metrics(), "kl_weight": _kl_weight(ctx), "logvar": dist.to_metrics(), "heads": norms}
     hist = logvar_histogram(dist.edges, dist.counts, band=dist.band)
     series = celeba_comparable(ctx, diag.z_dim)
+    metrics["series_celeba"] = series  # the series' CelebA at z_dim 256: its published figures apply (compare)
     hist_caption = (
         f"Every logvar component of the {diag.n:,} points, per interval of {cfg.logvar_width:g} (log scale); "
         f"{dist.band_count:,} of {dist.n_components:,} lie in [{dist.band[0]:g}, {dist.band[1]:g}]"

@@ -198,30 +198,37 @@ def manifold_section(ms: dict[str, dict]) -> Section:
 PUBLISHED_AXES = (52, 130, 171, 200, 221)  # the series' off-centre, broad axes of the CelebA AE
 
 
-def axes_elbow_section(ms: dict[str, dict]) -> Section:
-    """The axes analysis and the Kneedle elbow of every model, in numbers beside the series'."""
+def axes_elbow_section(ms: dict[str, dict], *, series: bool = True) -> Section:
+    """The axes analysis and the Kneedle elbow of every model, in numbers; beside the series' only when
+    ``series`` (the series' CelebA images)."""
+    cols = ["model", "flagged axes", "flagged (ranked)", "bulk width", *(["of the series' 5"] if series else [])]
+    cols += ["elbow 1", "elbow 2"]
     rows = []
     for key, run in ms.items():
         axes, curves = run.get("axes") or {}, _curves(run)
         flagged = axes.get("flagged", [])
         shared = sorted(set(flagged) & set(PUBLISHED_AXES))
         row = [key, axes.get("n_flagged"), ", ".join(map(str, flagged[:8])) + (" ..." if len(flagged) > 8 else "")]
-        row += [axes.get("bulk_width"), ", ".join(map(str, shared)) or "-"]
+        row += [axes.get("bulk_width"), *([", ".join(map(str, shared)) or "-"] if series else [])]
         for c in curves[:2]:
             ratio = c.get("elbow_slope_ratio")
             row.append(
                 f"{c['algorithm']}: k = {c['elbow_k']}, slope ratio {'inf' if ratio is None else f'{ratio:.2f}'}"
                 + (", pronounced" if c.get("elbow_pronounced") else ", not pronounced")
             )
-        row += ["-"] * (7 - len(row))
+        row += ["-"] * (len(cols) - len(row))
         rows.append(row)
-    cols = ["model", "flagged axes", "flagged (ranked)", "bulk width", "of the series' 5", "elbow 1", "elbow 2"]
     caption = (
         "Axes: an axis is flagged when its median is off the bulk's by more than one bulk width or it is wider than "
-        "two bulk widths (section 'Per-axis densities'). The series' AE had about 5 such axes of 256 (52, 130, 171, "
-        "200, 221); axis numbers of another training are not expected to match, their count is. Elbow: the Kneedle "
-        "point of the inertia curve and the log-log slope ratio around it (pronounced above 3). The series: no clear "
-        "elbow, 38 - 42 clusters plausible."
+        "two bulk widths (section 'Per-axis densities'). "
+        + (
+            "The series' AE had about 5 such axes of 256 (52, 130, 171, 200, 221); axis numbers of another training "
+            "are not expected to match, their count is. "
+            if series
+            else ""
+        )
+        + "Elbow: the Kneedle point of the inertia curve and the log-log slope ratio around it (pronounced above 3)."
+        + (" The series: no clear elbow, 38 - 42 clusters plausible." if series else "")
     )
     section = Section("axes-elbow", "Per-axis densities and the elbow in numbers")
     section.tables.append(Table("Axes and elbow per model", cols, rows, caption))
@@ -385,7 +392,7 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     )
     sections = [
         head,
-        axes_elbow_section(by_key),
+        axes_elbow_section(by_key, series=series),
         *compare_sections(runs, infos),
         tsne_section(runs, cfg.attribute),
         manifold_section(ms),

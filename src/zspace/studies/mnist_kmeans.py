@@ -108,11 +108,11 @@ def run(cfg: Config, ctx: StudyContext) -> StudyResult:
     series = name == "MNIST"
     ctx.step("data loaded")
     evaluations = _classifiers(split, cfg, seed, ctx)
-    elbow_sections, elbow_metrics = _elbow(split, cfg, seed, ctx)
+    elbow_sections, elbow_metrics = _elbow(split, cfg, seed, ctx, series)
     ks = [k for k in cfg.accuracy_ks if k <= len(split.X_train)]
     errors = {f"{LLOYD}, normalizer": errors_vs_k(lambda k: _lloyd(cfg, "normalizer", seed, k, 1), ks, *split.xy())}
     ctx.step("error against k")
-    features = distance_features_section(split, cfg, seed) if cfg.features_clusters else None
+    features = distance_features_section(split, cfg, seed, series) if cfg.features_clusters else None
     if features:
         ctx.step("KMeans distances as features")
     tsne = _tsne(split, cfg, seed, "digit" if series else "class")
@@ -191,8 +191,9 @@ def _detail(evaluations: list[Evaluation]) -> list[Evaluation]:
     return chosen + ([best] if best not in chosen else [])
 
 
-def _elbow(split: Split, cfg: Config, seed: int, ctx: StudyContext) -> tuple[list[Section], dict]:
-    """The elbow of the unscaled pixels (and the series' MiniBatchKMeans), then of the Normalizer-scaled ones."""
+def _elbow(split: Split, cfg: Config, seed: int, ctx: StudyContext, series: bool = True) -> tuple[list[Section], dict]:
+    """The elbow of the unscaled pixels (and the series' MiniBatchKMeans), then of the Normalizer-scaled ones; the
+    series' findings quoted only when ``series`` (its MNIST files)."""
     X = split.X_train
     ks = np.arange(cfg.elbow_k_min, min(cfg.elbow_k_max, len(X) - 1) + 1, cfg.elbow_k_step)
     curves = [elbow_curve(X, ks, restarts=cfg.elbow_restarts, seed=seed, lloyd=LloydSettings())]
@@ -209,7 +210,7 @@ def _elbow(split: Split, cfg: Config, seed: int, ctx: StudyContext) -> tuple[lis
             if cfg.elbow_minibatch_step
             else ""
         )
-        + ". The series: no pronounced elbow; 200 < k < 250 needed to resolve the classes."
+        + (". The series: no pronounced elbow; 200 < k < 250 needed to resolve the classes." if series else ".")
     )
     sections = [elbow_section("elbow", curves, caption=caption)]
     ctx.step("elbow")
@@ -219,8 +220,8 @@ def _elbow(split: Split, cfg: Config, seed: int, ctx: StudyContext) -> tuple[lis
         diff = shape_difference(curves[0].best, normal.best)
         caption = (
             f"The same elbow on Normalizer-scaled pixels (every image divided by its L2 norm). Both curves divided by "
-            f"their inertia at k = {ks[0]} differ by at most {diff:.3f} (share of the k = {ks[0]} inertia); "
-            'the series: "the shape of the curve does not change".'
+            f"their inertia at k = {ks[0]} differ by at most {diff:.3f} (share of the k = {ks[0]} inertia)"
+            + ('; the series: "the shape of the curve does not change".' if series else ".")
         )
         section = elbow_section("elbow-normalizer", [normal], caption=caption)
         section.title = "Elbow of the Normalizer-scaled pixels"
@@ -296,9 +297,9 @@ def _metrics(
     }
 
 
-def distance_features_section(split: Split, cfg: Config, seed: int) -> Section:
+def distance_features_section(split: Split, cfg: Config, seed: int, series: bool = True) -> Section:
     """An MLP on the distances to the centres of a KMeans fit (``ClusterClassifier.transform``) beside the KMeans
-    classifier itself, both fitted on the training split only."""
+    classifier itself, both fitted on the training split only; the series' claim and target only when ``series``."""
     clf = _lloyd(cfg, "normalizer", seed, cfg.features_clusters, 1)
     result = distance_features(
         clf, *split.xy(), hidden=(cfg.features_hidden,), max_iter=cfg.features_iter, random_state=seed
@@ -312,14 +313,15 @@ def distance_features_section(split: Split, cfg: Config, seed: int) -> Section:
     section = Section("distance-features", "KMeans distances as features")
     caption = (
         f"Every image becomes the vector of its {cfg.features_clusters} distances to the KMeans centres "
-        f"(standardised); an MLP ({cfg.features_hidden} ReLU units, Adam, {cfg.features_iter} epochs) learns the digit "
-        "from them. The series: such a classifier reaches more than 98 % accuracy."
-    )
+        f"(standardised); an MLP ({cfg.features_hidden} ReLU units, Adam, {cfg.features_iter} epochs) learns the "
+        + ("digit from them. The series: such a classifier reaches more than 98 % accuracy." if series else
+           "class from them.")
+    )  # fmt: skip
     section.tables.append(Table("Errors", ["classifier", "train error", "test error"], rows, caption))
     section.metrics = result
     section.summary = (
         f"The MLP on the distances: test error {result['test_error']:.4f} against {result['kmeans_test_error']:.4f} "
-        f"for the nearest-cluster vote of the same fit (target <= {FEATURES_TARGET})."
+        f"for the nearest-cluster vote of the same fit" + (f" (target <= {FEATURES_TARGET})." if series else ".")
     )
     return section
 
