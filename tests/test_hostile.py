@@ -1211,6 +1211,14 @@ def _bad_source(folder: Path, kind: str) -> Path:
         (path := folder / "lat").mkdir()
         np.save(path / "z.npy", np.zeros((6, 2), np.float32))
         np.save(path / "labels.npy", np.zeros(5, np.int64))
+    elif kind == "npy-complex":  # its imaginary part was dropped with a ComplexWarning
+        np.save(path := folder / "x.npy", np.ones((6, 3), np.complex64) * (1 + 1j))
+    elif kind == "npy-huge":  # finite, but its squares overflow: a traceback from the radius histogram
+        np.save(path := folder / "x.npy", np.full((6, 3), 1e300))
+    elif kind == "npz-float-labels":  # labels were truncated to ints, NaN became -2^63
+        np.savez(path := folder / "x.npz", z=np.ones((6, 3), np.float32), labels=np.full(6, np.nan))
+    elif kind == "npz-text-labels":  # a traceback (int() of 'a')
+        np.savez(path := folder / "x.npz", z=np.ones((6, 3), np.float32), labels=np.array(["a", "b"] * 3))
     else:
         raise AssertionError(kind)
     return path
@@ -1224,7 +1232,7 @@ def pa_empty_list_column():
 
 BAD_SOURCES = [
     "npy-1d", "npy-all-nan", "npz-no-z", "npz-pickled", "safetensors-corrupt", "parquet-ragged", "csv-text",
-    "arrow-empty", "folder-labels-mismatch",
+    "arrow-empty", "folder-labels-mismatch", "npy-complex", "npy-huge", "npz-float-labels", "npz-text-labels",
 ]  # fmt: skip
 
 
@@ -1249,3 +1257,46 @@ def test_every_new_format_refused_alike_by_analyze_compare_export_and_explore(ki
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.npy", "in"]
     # the same problem, worded the same way, whichever command met it
     assert len({line.split(": error: ", 1)[1] for line in lines}) == 1, lines
+
+
+# ---- round 4 of the hostile review ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["sample", "RUN", "--n", "0"], "--n must be in [1, 2147483647], got '0'"),  # argparse's usage block before
+        (["reconstruct", "RUN", "--ncols", "0"], "--ncols must be in [1, 2147483647]"),
+        (["interpolate", "RUN", "--pairs", "0"], "--pairs must be in [1, 2147483647]"),
+        (["quality", "RUN", "--real", "0"], "--real must be in [1, 2147483647]"),
+        (["analyze", "RUN", "--threads", "nan"], "--threads must be int, got 'nan'"),
+        (["sample", "RUN", "--sampler", "gmm", "--components", "0"], "--components must be 'bic' or an integer >= 1"),
+        (["analyze", "RUN", "--set", "seed=-5"], "config key 'seed': must be in [0, 4294967295], got -5"),
+        (["interpolate", "RUN", "--z", "ODD"], "--z needs an array (2 * pairs, z_dim) of path ends, got shape [3, 6]"),
+    ],
+)
+def test_round_four_options_are_one_line_before_any_work(argv, needle, tiny_run, tmp_path, capsys):
+    """Each was a traceback, a usage block, an option checked only after encoding (gmm --components 0 wrote the
+    latents first) or a silent truncation (an odd --z row dropped)."""
+    np.save(tmp_path / "odd.npy", np.zeros((3, 6), np.float32))
+    argv = [str(tiny_run) if a == "RUN" else str(tmp_path / "odd.npy") if a == "ODD" else a for a in argv]
+    before = tree(tiny_run)
+    refused(capsys, *argv, needle=needle)
+    assert tree(tiny_run) == before
+
+
+def test_api_odd_arguments_are_one_line_errors(tmp_path):
+    import torch
+
+    import zspace
+    from zspace.errors import ConfigError
+
+    z = np.random.default_rng(0).normal(size=(40, 3))
+    report = zspace.analyze(torch.tensor(z).bfloat16(), only="radius")  # no numpy dtype: read as float32
+    assert report.metrics["sections"]["radius"]["n"] == 40
+    with pytest.raises(ConfigError, match="only= must be analysis names"):
+        zspace.analyze(z, only=3)
+    with pytest.raises(ConfigError, match="config key 'seed': must be in"):
+        zspace.analyze(z, seed=-1)
+    with pytest.raises(ConfigError, match=r"Report\.save needs a folder path, got None"):
+        report.save(None)

@@ -186,6 +186,15 @@ def _check_value(key: str, value: Any, meta: tuple[Any, ...], item: bool = False
             raise ConfigError(f"config key {key!r}: {what}must be {d}, got {short_repr(value)}")
 
 
+def check_declared_value(key: str, value: Any, tp: Any) -> None:
+    """Check one ``value`` against a declared type such as :data:`Seed` (an int of its range): a key that lives
+    outside a dataclass (the analysis config's top-level ``seed``) obeys the same declaration."""
+    base, *meta = typing.get_args(tp) if typing.get_origin(tp) is typing.Annotated else (tp,)
+    if base is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"config key {key!r} must be int, got {short_repr(value)}")
+    _check_value(key, value, tuple(meta))
+
+
 def declared_arg(tp: Any, flag: str) -> Any:
     """An argparse ``type=`` that parses a flag as the declared ``tp`` (e.g. :data:`Seed`) and enforces it.
 

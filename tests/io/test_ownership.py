@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zspace.cli.main import main
@@ -234,6 +235,26 @@ def test_a_users_file_at_a_name_training_writes_is_refused(capsys, tmp_path):
     (run / "model.safetensors").write_bytes(b"user weights")
     assert cli(capsys, *resume)[0] == 2
     assert (run / "model.safetensors").read_bytes() == b"user weights"
+
+
+def test_a_report_goes_beside_a_sampled_grid_in_the_same_folder(capsys, tmp_path, tiny_run):
+    """`sample --out mix/grid.png` marks mix/ as holding zspace's single files; `analyze --out mix` was then
+    refused ("holds the output of `images`"). Now both live there, each recorded under its command."""
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    (mix / "thesis.tex").write_text("my thesis")
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32))
+    assert cli(capsys, "sample", str(tiny_run), "--n", "4", "--out", str(mix / "grid.png"))[0] == 0
+    grid = (mix / "grid.png").read_bytes()
+    assert cli(capsys, "analyze", str(tmp_path / "z.npy"), "--only", "radius", "--out", str(mix))[0] == 0
+    assert (mix / "report.html").is_file()
+    assert (mix / "grid.png").read_bytes() == grid
+    manifest = ownership.read_manifest(mix)
+    assert manifest["kinds"]["grid.png"] == "images"
+    assert "thesis.tex" not in manifest["files"]
+    assert cli(capsys, "sample", str(tiny_run), "--n", "6", "--out", str(mix / "grid.png"))[0] == 0  # still its own
+    assert cli(capsys, "analyze", str(tmp_path / "z.npy"), "--only", "radius", "--out", str(mix))[0] == 0
+    assert (mix / "thesis.tex").read_text() == "my thesis"
 
 
 # --- every command that writes, against the user's folder --------------------------------------------------------

@@ -179,3 +179,21 @@ def test_fixed_size_lists_keep_float32_and_dictionary_labels_are_strings(tmp_pat
     np.testing.assert_array_equal(lat.z, z)
     np.testing.assert_array_equal(lat.labels, [0, 1, 0, 2])
     assert lat.meta["label_names"] == ["x", "y", "z"]
+
+
+def test_a_column_with_one_bad_cell_is_named_in_the_report(tmp_path):
+    """In numeric-columns mode a column with a non-numeric cell cannot be a coordinate: it is left out, and the
+    report's first sentence and metrics.json say so (it was an INFO line only, hidden by -q)."""
+    rows = ["a,b,c,name"] + [f"{i},{2 * i},{3 * i},p{i}" for i in range(20)]
+    rows[11] = "10,20,oops,p10"
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    lat = read_table(tmp_path / "x.csv", TableColumns())
+    assert lat.z.shape == (20, 2)
+    np.testing.assert_array_equal(lat.z[3], [3, 6])
+    assert lat.meta["columns_left_out"] == ["c (string)", "name (string)"]
+    assert main(["-q", "analyze", str(tmp_path / "x.csv"), "--only", "radius", "--out", str(tmp_path / "r")]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["source"]["columns_left_out"] == ["c (string)", "name (string)"]
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "from an AE (unknown dataset)." in page
+    assert "Table columns not read as coordinates (not numeric): c (string), name (string)." in page

@@ -12,25 +12,29 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from zspace.config import SEED_ARG as SEED
+from zspace.config import Range
 from zspace.errors import ConfigError, DataError
 
 log = logging.getLogger("zspace")
 
 SAMPLER_NAMES = ("normal", "gaussian", "gmm")
+Count = Annotated[int, Range(1, 2**31 - 1)]  # --n, --ncols, --steps, --pairs, --real, --components
 WITH_MODEL = "run folder, or a latents folder with a model (zspace embed --model)"
 
 
 def _components(value: str) -> int | str:
+    """``--components``: ``bic`` or a GMM size >= 1, checked when parsed (before any encoding); one line if bad."""
     if value == "bic":
         return value
     try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'bic' or an integer, got {value!r}") from None
+        return _count("--components")(value)
+    except ConfigError:
+        raise ConfigError(f"--components must be 'bic' or an integer >= 1, got {value!r}") from None
 
 
 def _load(args: argparse.Namespace):
@@ -224,7 +228,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     name, model, dataset, latents = _decoder(args)
     if args.z:
         ends = read_npy(args.z, "--z")
-        if ends.ndim != 2 or len(ends) < 2:
+        if ends.ndim != 2 or len(ends) < 2 or len(ends) % 2:  # an odd last row would be dropped unsaid
             raise DataError(f"--z needs an array (2 * pairs, z_dim) of path ends, got shape {list(ends.shape)}")
         _check_paths(len(ends) // 2, args.steps, "--z")
         pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
@@ -291,14 +295,11 @@ def _quality_line(r: dict) -> str:
     )
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return n
+def _count(flag: str):
+    """The ``type=`` of a count flag (``--n``, ``--steps``, ...): an int >= 1 by declaration, a bad value one line."""
+    from zspace.config import declared_arg
+
+    return declared_arg(Count, flag)
 
 
 def _common(p: argparse.ArgumentParser, default_out: str, what: str = "run folder") -> None:
@@ -323,8 +324,8 @@ def add_commands(add) -> None:
     s = add("sample", help="decode samples of the prior or of a density fitted on the latent points")
     _common(s, "sample-SAMPLER.png", WITH_MODEL)
     _sampler_options(s)
-    s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
-    s.add_argument("--ncols", type=_positive, default=8, help="images per grid row")
+    s.add_argument("--n", type=_count("--n"), default=64, help="number of samples (default 64)")
+    s.add_argument("--ncols", type=_count("--ncols"), default=8, help="images per grid row")
     s.set_defaults(func=cmd_sample)
 
     r = add("reconstruct", help="images beside their reconstructions (encoded and decoded)")
@@ -334,17 +335,17 @@ def add_commands(add) -> None:
                                     "images embedded)")  # fmt: skip
     r.add_argument("--data", help="data path (default: the run's)")
     r.add_argument("--split", choices=("train", "test", "all"), default="test")
-    r.add_argument("--n", type=_positive, default=20, help="number of random images (default 20)")
-    r.add_argument("--ncols", type=_positive, default=10, help="images per grid row")
+    r.add_argument("--n", type=_count("--n"), default=20, help="number of random images (default 20)")
+    r.add_argument("--ncols", type=_count("--ncols"), default=10, help="images per grid row")
     r.set_defaults(func=cmd_reconstruct)
 
     i = add("interpolate", help="decoded straight or spherical paths between data points")
     _common(i, "interpolate-PATH.png", WITH_MODEL)
     i.add_argument("--path", choices=("linear", "slerp"), default="linear", help="straight line or great circle")
-    i.add_argument("--steps", type=_positive, default=10, help="images per path, both ends included (>= 2)")
+    i.add_argument("--steps", type=_count("--steps"), default=10, help="images per path, both ends included (>= 2)")
     i.add_argument(
         "--pairs",
-        type=_positive,
+        type=_count("--pairs"),
         default=4,
         help="random pairs of images of the run's data (or of the images embedded, else of latent points)",
     )
@@ -356,8 +357,10 @@ def add_commands(add) -> None:
     q = add("quality", help="zspace-FID, precision, recall, density, coverage of a sampler's images")
     q.add_argument("run", help="run folder")
     _sampler_options(q)
-    q.add_argument("--n", type=_positive, default=1000, help="generated images (default 1000)")
-    q.add_argument("--real", type=_positive, default=2000, help="test images to compare with, at most (default 2000)")
+    q.add_argument("--n", type=_count("--n"), default=1000, help="generated images (default 1000)")
+    q.add_argument(
+        "--real", type=_count("--real"), default=2000, help="test images to compare with, at most (default 2000)"
+    )
     q.add_argument("--data", help="data path (default: the run's)")
     q.add_argument("--seed", type=SEED, default=0)
     q.add_argument("--device", default="cpu", help="cpu, auto, cuda, cuda:N")

@@ -10,11 +10,13 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Annotated
 
 from tqdm import tqdm
 
 from zspace.cli.progress import bar, labelled_bars, setup_logging
 from zspace.config import SEED_ARG as SEED
+from zspace.config import Range, declared_arg
 from zspace.errors import ConfigError, DistributedFailure, TrainingDiverged, ZSpaceError
 
 log = logging.getLogger("zspace")
@@ -299,6 +301,7 @@ class _StudyHelp(argparse.Action):
         parser.exit()
 
 
+THREADS = declared_arg(Annotated[int, Range(1, 2**31 - 1)], "--threads")  # above the cores: capped with a note
 THREADS_HELP = "CPU threads of torch, BLAS, faiss and zspace's own pools (capped at the cores)"
 
 
@@ -361,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="number of epochs")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     t.add_argument("--seed", type=SEED, help="seed of weights, batch order and noise (same as --set train.seed=N)")
-    t.add_argument("--threads", type=int, help="CPU threads of all pools; = --set train.threads=N")
+    t.add_argument("--threads", type=THREADS, help="CPU threads of all pools; = --set train.threads=N")
     t.add_argument("--strict", action="store_true", help="a corrupt image is an error, not a skipped file")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -410,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--split", choices=("train", "test", "all"), default="all", help="split of a run to encode")
     a.add_argument("--device", default="auto", help="where a run's missing latents are encoded: auto, cpu, cuda:N")
     a.add_argument("--seed", type=SEED, help="seed of the analyses' random subsets (same as --set seed=N)")
-    a.add_argument("--threads", type=int, help=THREADS_HELP)
+    a.add_argument("--threads", type=THREADS, help=THREADS_HELP)
     a.add_argument("--class-names", metavar="FILE", help="names of classes 0..K-1, one per line (UTF-8)")
     a.set_defaults(func=cmd_analyze)
 
@@ -422,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="KEY=VALUE")
     c.add_argument("--only", help=f"comma-separated compared analyses of {', '.join(COMPARED)}")
     c.add_argument("--device", default="auto", help="where missing latents are encoded: auto, cpu, cuda:N")
-    c.add_argument("--threads", type=int, help=THREADS_HELP)
+    c.add_argument("--threads", type=THREADS, help=THREADS_HELP)
     c.set_defaults(func=cmd_compare)
 
     from zspace.studies import ABOUT, STUDIES
@@ -443,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--config", help="TOML file of study keys (KEY = VALUE lines)")
         one.add_argument("--seed", type=SEED, default=0, help="seeds trainings, KMeans starts and t-SNE (default 0)")
         one.add_argument("--device", help="where models train and encode: auto, cpu, cuda:N")
-        one.add_argument("--threads", type=int, help=THREADS_HELP)
+        one.add_argument("--threads", type=THREADS, help=THREADS_HELP)
         one.add_argument("--epochs", type=int, help="same as --set epochs=N (studies that train)")
         one.add_argument("--limit", type=int, help="same as --set limit=N (studies that train)")
         one.add_argument("--seeds", help="same as --set seeds=[A,B,...] (celeba-ae-vs-vae)")

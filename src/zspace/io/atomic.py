@@ -53,6 +53,9 @@ def check_owned_file(path: Path, remedy: str = "choose another --out") -> Path |
     return root
 
 
+LOOSE_KINDS = ("images", "export", "samplers")  # single files zspace writes into any folder (a grid, a table)
+
+
 def write_owned_file(path: Path, data: bytes, kind: str, remedy: str = "choose another --out") -> None:
     """Write a file zspace makes for the user (a generated image, an export): a file already at ``path`` is
     replaced only when a zspace manifest records it with its current hash (:func:`check_owned_file`); the new file

@@ -33,6 +33,8 @@ from zspace.models.protocol import as_model
 log = logging.getLogger(__name__)
 
 ARRAYS = ("z", "mu", "logvar")
+REAL = "iuf"  # dtype kinds of real numbers: complex, boolean, text, dates and objects are refused
+MAX_ABS = 1e15  # larger finite values overflow the analyses' squares and sums (radius, PCA, k-means) to infinity
 
 
 @dataclass
@@ -285,11 +287,13 @@ def _read_meta(path: Path) -> dict[str, Any]:
 def check_shapes(lat: Latents, what: str) -> None:
     """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays (index too, when given) have N rows."""
     z = lat.z
-    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or not np.issubdtype(z.dtype, np.number):
-        raise DataError(f"{what}: z must be a numeric (n_samples >= 1, z_dim >= 1) array, got {z.shape} {z.dtype}")
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or z.dtype.kind not in REAL:
+        raise DataError(f"{what}: z must be a real (n_samples >= 1, z_dim >= 1) array, got {z.shape} {z.dtype}")
     for name in ("mu", "logvar"):
         a = getattr(lat, name)
-        if a is not None and (a.shape != z.shape or not np.issubdtype(a.dtype, np.number)):
+        if a is not None and a.dtype.kind not in REAL:
+            raise DataError(f"{what}: {name} must be real numbers, got dtype {a.dtype}")
+        if a is not None and a.shape != z.shape:
             raise DataError(f"{what}: {name} has shape {a.shape}, z has {z.shape}")
     if (lat.mu is None) != (lat.logvar is None):
         raise DataError(f"{what}: mu and logvar come together (one is missing)")
@@ -299,6 +303,10 @@ def check_shapes(lat: Latents, what: str) -> None:
         a = getattr(lat, name)
         if a is not None and (a.ndim < 1 or len(a) != len(z) or (name == "labels" and a.ndim != 1)):
             raise DataError(f"{what}: {name} has shape {a.shape}, but z has {len(z):,} rows")
+    if lat.labels is not None and lat.labels.dtype.kind not in "iu":  # floats were truncated, NaN became -2^63
+        raise DataError(f"{what}: labels must be integers (class codes), got dtype {lat.labels.dtype}")
+    if lat.attributes is not None and lat.attributes.dtype.kind not in REAL + "b":
+        raise DataError(f"{what}: attributes must be numbers, got dtype {lat.attributes.dtype}")
 
 
 def drop_nonfinite_rows(lat: Latents, what: str, *, refuse: bool, chunk: int = 65536) -> Latents:
@@ -307,7 +315,16 @@ def drop_nonfinite_rows(lat: Latents, what: str, *, refuse: bool, chunk: int = 6
     for start in range(0, len(lat.z), chunk):  # chunked: a million rows never need a full-size temporary
         for k in names:
             block = getattr(lat, k)[start : start + chunk]
-            good[start : start + chunk] &= np.isfinite(block).all(axis=1)
+            finite = np.isfinite(block)
+            good[start : start + chunk] &= finite.all(axis=1)
+            huge = np.abs(np.where(finite, block, 0)) > MAX_ABS
+            if huge.any():
+                row, col = np.argwhere(huge)[0]
+                value = float(block[row, col])
+                raise DataError(
+                    f"{what}: {k} holds {value:.3g} (row {start + int(row)}); zspace's analyses need |values| <= "
+                    f"{MAX_ABS:.0e} (their squares and sums must stay finite)"
+                )
     bad = int((~good).sum())
     if bad == 0:
         return lat

@@ -110,10 +110,16 @@ def _embedding_columns(schema: Any, spec: TableColumns, what: str) -> list[str]:
     if len(numeric) == 1:
         raise DataError(f"{what}: the embedding would be the lone column {numeric[0]!r} (z_dim 1); name a list "
                         "column with --column, or give at least 2 numeric columns")  # fmt: skip
-    skipped = [f.name for f in schema if f.name not in taken and f.name not in numeric]
-    if skipped:
-        log.info("%s: non-numeric columns left out of the embedding: %s", what, ", ".join(skipped))
     return numeric
+
+
+def left_out(schema: Any, spec: TableColumns, z_cols: list[str]) -> list[str]:
+    """The columns that are neither the embedding nor labels/attributes, with their types (``"c (string)"``): in
+    numeric-columns mode a column with one non-numeric cell is one of them, so the report names them."""
+    if len(z_cols) == 1 and _is_list(schema.field(z_cols[0]).type):
+        return []  # the embedding is one list column: other columns are the user's own business
+    taken = {spec.labels, *spec.attributes, *z_cols}
+    return [f"{f.name} ({f.type})" for f in schema if f.name not in taken]
 
 
 def _floats(chunked: Any) -> np.ndarray:
@@ -201,6 +207,9 @@ def read_table(path: str | Path, spec: TableColumns | None = None, *, drop_nonfi
     else:
         z = np.column_stack([_floats(table.column(c)) for c in z_cols])
     meta: dict[str, Any] = {"source_file": str(path.resolve()), "kind": "ae", "table_columns": z_cols}
+    if skipped := left_out(schema, spec, z_cols):
+        log.warning("%s: columns left out of the embedding (not numeric): %s", what, ", ".join(skipped))
+        meta["columns_left_out"] = skipped
     labels = None
     if spec.labels:
         labels, names = _labels(table.column(spec.labels), spec.labels, what)

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zspace.config import DataConfig, check_finite, from_mapping, load_toml, parse_override, set_key, short_repr
+from zspace.config import (
+    DataConfig,
+    Seed,
+    check_declared_value,
+    check_finite,
+    from_mapping,
+    load_toml,
+    parse_override,
+    set_key,
+    short_repr,
+)
 from zspace.data import Progress, load_dataset
 from zspace.data.names import check_names, read_names
 from zspace.errors import ConfigError, DataError, ZSpaceError
@@ -147,8 +157,7 @@ def analysis_settings(
         if validate:
             validate(cfg)
     seed = d.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"analysis config key 'seed' must be int, got {seed!r}")
+    check_declared_value("seed", seed, Seed)  # 0..2^32-1, as every seed
     return keys, configs, seed
 
 
@@ -208,6 +217,7 @@ def source_summary(source: Source) -> dict[str, Any]:
         "run": str(source.run.path) if source.run else None,
         "freshness": source.freshness or None,
         "class_names": lat.meta.get("label_names") if lat.labels is not None else None,
+        **({"columns_left_out": lat.meta["columns_left_out"]} if lat.meta.get("columns_left_out") else {}),
     }
 
 
@@ -225,12 +235,16 @@ def name_classes(source: Source, names: Sequence[str] = (), *, what: str = "--cl
 
 def source_intro(source: Source, info: dict[str, Any]) -> str:
     """The report's first sentence: what was analysed (and how fresh the latents are)."""
+    kind = info["kind"].upper()
+    split = f", split {info['split']}" if info.get("split") else ""
     intro = (
-        f"{info['n']:,} latent points of dimension {info['z_dim']} from a {info['kind'].upper()} "
-        f"({info['dataset'] or 'unknown dataset'}, split {info['split']})."
+        f"{info['n']:,} latent points of dimension {info['z_dim']} from {'an' if kind == 'AE' else 'a'} {kind} "
+        f"({info['dataset'] or 'unknown dataset'}{split})."
     )
     classes = f" Classes: {', '.join(info['class_names'])}." if info.get("class_names") else ""
-    return intro + classes + (f" Freshness: {source.freshness}." if source.freshness else "")
+    left = info.get("columns_left_out")
+    left = f" Table columns not read as coordinates (not numeric): {', '.join(left)}." if left else ""
+    return intro + classes + left + (f" Freshness: {source.freshness}." if source.freshness else "")
 
 
 def analyze(

@@ -77,6 +77,8 @@ class Report:
         Path
             The path of report.html.
         """
+        if not isinstance(folder, (str, Path)) or not str(folder):
+            raise ConfigError(f"Report.save needs a folder path, got {folder!r}")
         return write_report(self.sections, folder, title=self.title, command=self.command, intro=self.intro,
                             extra_metrics=self.extra_metrics, kind=self.kind)  # fmt: skip
 
@@ -115,7 +117,10 @@ def _scoped(css: str) -> str:
 def _settings(only: str | Iterable[str] | None, seed: int, options: dict[str, Any]) -> tuple[list, dict, int]:
     """Sections, their configs and the seed; ``options`` are per-section settings: ``radius={"width": 0.05}``."""
     if only is not None and not isinstance(only, str):
-        only = ",".join(only)
+        items = list(only) if isinstance(only, Iterable) else None
+        if items is None or not all(isinstance(x, str) for x in items):
+            raise ConfigError(f"only= must be analysis names (a string or a list of strings), got {only!r}")
+        only = ",".join(items)
     for key, value in options.items():
         if not isinstance(value, Mapping):
             raise ConfigError(f"option {key}= must be a mapping of that analysis' settings, got {value!r}")

@@ -19,6 +19,7 @@ import numpy as np
 
 from zspace.errors import ConfigError
 from zspace.io import ownership
+from zspace.io.atomic import LOOSE_KINDS
 from zspace.io.ownership import exclusive, lock_path
 from zspace.sections.base import Section, Table
 
@@ -230,10 +231,14 @@ def _previous_files(out_dir: Path, kind: str) -> tuple[dict[str, str], dict[str,
         raise ConfigError(f"{out_dir / MANIFEST} was not written by zspace; move it or choose another --out")
     if manifest is None:
         return _legacy_files(out_dir, kind), {}
+    files, kinds = manifest["files"], manifest["kinds"]
+    if manifest["kind"] in LOOSE_KINDS and manifest["kind"] != kind:
+        # a folder that only records single files (a sampled grid, an export: `--out .` beside the user's files):
+        # the report goes beside them, and they stay recorded under the command that wrote them
+        return {}, {r: (h, kinds.get(r) or manifest["kind"]) for r, h in files.items()}
     if manifest["kind"] != kind:
         other = manifest["kind"]
         raise ConfigError(f"{out_dir} holds the output of `{other}`; write this `{kind}` report elsewhere (--out)")
-    files, kinds = manifest["files"], manifest["kinds"]
     others = {r: (h, kinds[r]) for r, h in files.items() if isinstance(kinds.get(r), str)}
     return {n: h for n, h in files.items() if n not in others and n == Path(n).name and not n.startswith(".")}, others
 

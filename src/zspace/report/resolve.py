@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 def as_array(x: Any, what: str) -> np.ndarray:
     """A numpy array from a numpy array, a torch tensor (detached, on the CPU) or a nested list."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.is_floating_point() and str(x.dtype) not in ("torch.float16", "torch.float32", "torch.float64"):
+            x = x.float()  # bfloat16 and the float8 types have no numpy dtype
+        x = x.numpy()
     try:
         a = np.asarray(x)
     except (ValueError, TypeError) as e:

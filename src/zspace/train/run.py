@@ -169,15 +169,16 @@ def _start_mode(cfg: RunConfig, resume: bool, overwrite: bool) -> tuple[bool, bo
 
 
 def check_training_targets(cfg: RunConfig) -> None:
-    """Refuse a resume, before any epoch, when a file it will write (the checkpoint, the weights, the history, the
-    config, the kept checkpoints of the epochs to come) is there but not zspace's: the writes would refuse it too,
-    but only after an epoch of training."""
+    """Refuse a resume, before any epoch, when a file it will write (the weights, the history, the config, the kept
+    checkpoints of the epochs to come) is there but not zspace's: the writes would refuse it too, but only after an
+    epoch of training."""
     from zspace.io.atomic import check_owned_file
 
     run_dir = Path(cfg.out_dir) / cfg.name
     if not (run_dir / ownership.MANIFEST).is_file():
         return  # a run from before manifests: nothing records what zspace wrote (its files are replaced as before)
-    targets = [run_dir / name for name in (runs.CHECKPOINT, runs.WEIGHTS, runs.HISTORY, runs.CONFIG)]
+    # not the checkpoint: resume reads it first, and an edited one is refused as "edited or corrupt" (more telling)
+    targets = [run_dir / name for name in (runs.WEIGHTS, runs.HISTORY, runs.CONFIG)]
     if cfg.train.keep_checkpoints and (run_dir / runs.KEPT).is_dir():  # the names there that an epoch would take
         kept = {f"epoch-{e:03d}.safetensors" for e in range(1, cfg.train.epochs + 1)}
         targets += sorted(p for p in (run_dir / runs.KEPT).iterdir() if p.name in kept)
