@@ -1273,6 +1273,8 @@ def test_every_new_format_refused_alike_by_analyze_compare_export_and_explore(ki
         (["sample", "RUN", "--sampler", "gmm", "--components", "0"], "--components must be 'bic' or an integer >= 1"),
         (["analyze", "RUN", "--set", "seed=-5"], "config key 'seed': must be in [0, 4294967295], got -5"),
         (["interpolate", "RUN", "--z", "ODD"], "--z needs an array (2 * pairs, z_dim) of path ends, got shape [3, 6]"),
+        (["analyze", "RUN", "--device", "cuda:99"], "--device is 'cuda:99' but"),  # it named train.device
+        (["analyze", "RUN", "--set", "pca.planes=[[1, 1]]"], "'pca.planes': each value must be made of distinct"),
     ],
 )
 def test_round_four_options_are_one_line_before_any_work(argv, needle, tiny_run, tmp_path, capsys):

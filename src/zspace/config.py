@@ -93,6 +93,23 @@ class Ordered:
 
 
 @dataclass(frozen=True)
+class Distinct:
+    """Declared distinct items of a list (``Annotated[tuple[PC, PC], Distinct()]``: a plane of two different
+    components, not one component against itself)."""
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, (list, tuple)):
+            return True  # the type check names wrong types
+        try:
+            return len(set(value)) == len(value)
+        except TypeError:  # unhashable items: the type check names them
+            return True
+
+    def __str__(self) -> str:
+        return "made of distinct values"
+
+
+@dataclass(frozen=True)
 class Without:
     """Declared characters a text option must not hold (``Annotated[str, Without("\\0")]``: no NUL byte)."""
 

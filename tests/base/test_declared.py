@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from zspace.config import (
     SEED_MAX,
     DataConfig,
+    Distinct,
     Len,
     ModelConfig,
     OneOf,
@@ -90,6 +91,8 @@ def _satisfies(decl: object, value: object) -> bool:
         return all(d > 0 if decl.strict else d >= 0 for d in steps)
     if isinstance(decl, Without) and isinstance(value, str):
         return not set(decl.chars) & set(value)
+    if isinstance(decl, Distinct) and isinstance(value, (list, tuple)):
+        return all(a != b for i, a in enumerate(value) for b in value[i + 1 :])
     return True
 
 

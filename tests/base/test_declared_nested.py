@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zspace.config import Len, OneOf, Ordered, Range, Without, declarations, from_mapping, load_config
+from zspace.config import Distinct, Len, OneOf, Ordered, Range, Without, declarations, from_mapping, load_config
 from zspace.errors import ConfigError
 from zspace.sections import section_module
 
@@ -95,7 +95,8 @@ def test_the_listed_keys_carry_declarations():
     expect = {
         ("decode", "ranges"): {Len, Ordered},
         ("radius", "shells"): {Len, Ordered},
-        ("pca", "planes"): {Len},
+        ("pca", "planes"): {Len, Distinct},
+        ("pca", "axis_planes"): {Len, Distinct},
         ("pca", "zooms"): {Len, Range},
         ("tsne", "sizes"): {Len, Range},
         ("tsne", "presets"): {Len, OneOf},
@@ -121,3 +122,12 @@ def test_an_unknown_color_by_is_one_line_naming_the_known_colourings_before_any_
     assert sorted(tmp_path.rglob("*")) == before  # no report, nothing half-written
     rc = main(["analyze", str(path), "--only", "radius,pca", "--set", 'pca.color_by="label"'])
     assert rc == 0, capsys.readouterr().err
+
+
+def test_a_plane_of_one_component_against_itself_is_refused():
+    cfg = section_module("pca").Config
+    with pytest.raises(ConfigError, match=r"'pca\.planes': each value must be made of distinct values, got \(1, 1\)"):
+        from_mapping(cfg, {"planes": [[1, 2], [1, 1]]}, "pca.")
+    with pytest.raises(ConfigError, match=r"'pca\.axis_planes': each value must be made of distinct values"):
+        from_mapping(cfg, {"axis_planes": [[3, 3]]}, "pca.")
+    assert from_mapping(cfg, {"planes": [[2, 1]]}, "pca.").planes == ((2, 1),)

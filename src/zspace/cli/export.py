@@ -81,7 +81,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             table=args.table_columns(args),
             class_names=args.class_names,
             split=args.split,
-            device=str(resolve_device(args.device)),
+            device=str(resolve_device(args.device, key="--device")),
             progress=progress,
             on_step=lambda key: log.info("computing: %s", key),
             **options,

@@ -41,7 +41,7 @@ def _load(args: argparse.Namespace):
     from zspace.runs.folder import load_run
     from zspace.train.loop import resolve_device
 
-    return load_run(args.run, device=resolve_device(args.device))
+    return load_run(args.run, device=resolve_device(args.device, key="--device"))
 
 
 def _sampler(run, args: argparse.Namespace, progress=None):
@@ -117,7 +117,7 @@ def _latents_model(args: argparse.Namespace):
     from zspace.report.analyze import open_source
     from zspace.train.loop import resolve_device
 
-    src = open_source(args.run, device=str(resolve_device(args.device)))
+    src = open_source(args.run, device=str(resolve_device(args.device, key="--device")))
     model = src.model if src.model is not None else (src.run.model if src.run is not None else None)
     if model is None:
         raise DataError(f"{args.run}: these latents come without a model to decode with (a run, or embed --model)")

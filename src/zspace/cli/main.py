@@ -133,7 +133,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from zspace.train.loop import resolve_device
     from zspace.train.run import check_data, data_reference
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, key="--device")
     if args.model is not None:
         return _embed_with_model(args, device)
     if args.run is None:
@@ -210,7 +210,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             args.source,
             config_path=args.config,
             sets=sets,
-            device=str(resolve_device(args.device)),
+            device=str(resolve_device(args.device, key="--device")),
             only=args.only,
             out=args.out,
             split=args.split,
@@ -252,7 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sets=args.set or [],
         command=_command_line(args),
         only=only,
-        device=str(resolve_device(args.device)),
+        device=str(resolve_device(args.device, key="--device")),
         table=_table_columns(args),
     )
     log.info("report: %s", report)
@@ -313,8 +313,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     cfg = ExploreConfig(k=args.k)
     with bind(args.host, args.port) as sock:  # before the slow part: a port in use fails at once
         with bar("encoding", args.quiet) as progress:
-            explorer = open_explorer(args.source, split=args.split, device=resolve_device(args.device), cfg=cfg,
-                                     progress=progress, table=_table_columns(args))  # fmt: skip
+            device = resolve_device(args.device, key="--device")
+            explorer = open_explorer(args.source, split=args.split, device=device, cfg=cfg, progress=progress,
+                                     table=_table_columns(args))  # fmt: skip
         if explorer.model is None:
             print("zspace: note: no model comes with these points: they are shown, clicks decode nothing",
                   file=sys.stderr)  # fmt: skip

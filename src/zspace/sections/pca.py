@@ -9,7 +9,7 @@ import numpy as np
 
 from zspace.analyses.axes import axis_stats
 from zspace.analyses.pca import Variance, axis_plane, fit_pca, pca_planes, valid_planes
-from zspace.config import Len, Range
+from zspace.config import Distinct, Len, Range
 from zspace.errors import ConfigError
 from zspace.figures.pca import explained_variance, plane_scatter
 from zspace.sections.base import Context, FigureItem, Section, celeba_comparable
@@ -20,6 +20,8 @@ SALT = 5  # the PCA subset's random stream (Context.rng salt)
 
 PC = Annotated[int, Range(1, 65536)]  # a principal component, 1-based
 Axis = Annotated[int, Range(0, 65535)]  # an original axis, 0-based
+PCPlane = Annotated[tuple[PC, PC], Len(2, 2), Distinct()]  # two different components
+AxisPlane = Annotated[tuple[Axis, Axis], Len(2, 2), Distinct()]
 
 
 @dataclass
@@ -27,11 +29,11 @@ class Config:
     # the PCA is fitted on at most this many random points, then applied to all in blocks
     fit_max: Annotated[int, Range(1, 2**31 - 1)] = 200_000
     # PCA planes, 1-based like the post's PC1-PC2
-    planes: Annotated[tuple[Annotated[tuple[PC, PC], Len(2, 2)], ...], Len(0, 64)] = ((1, 2), (1, 18), (8, 35))
+    planes: Annotated[tuple[PCPlane, ...], Len(0, 64)] = ((1, 2), (1, 18), (8, 35))
     # half-widths of the windows around the centre; 0 = full extent
     zooms: Annotated[tuple[Annotated[float, Range(0, 1e6)], ...], Len(1, 16)] = (0.0, 4.0, 1.0, 0.25)
     # original axes, 0-based (post: 52-221); () = the 2 top-ranked
-    axis_planes: Annotated[tuple[Annotated[tuple[Axis, Axis], Len(2, 2)], ...], Len(0, 64)] = ()
+    axis_planes: Annotated[tuple[AxisPlane, ...], Len(0, 64)] = ()
     # "label", an attribute name, or None = the first available (none: one colour)
     color_by: Annotated[str | None, Len(1, 200)] = None
     # plot at most this many random points per plane (all 170,000 CelebA points fit)

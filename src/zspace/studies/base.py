@@ -90,7 +90,7 @@ class StudyContext:
         """``device`` resolved ("auto": the first GPU if there is one, else the CPU)."""
         from zspace.train.loop import resolve_device
 
-        return str(resolve_device(self.device))
+        return str(resolve_device(self.device, key="--device"))
 
     def begin(self, total: int) -> None:
         """Declare the number of steps the study will report."""

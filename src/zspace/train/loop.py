@@ -58,27 +58,33 @@ class StepInfo:
 
 
 def resolve_device(
-    name: str, *, cuda_available: bool | None = None, cuda_count: int | None = None, cuda_current: int | None = None
+    name: str,
+    *,
+    key: str = "train.device",
+    cuda_available: bool | None = None,
+    cuda_count: int | None = None,
+    cuda_current: int | None = None,
 ) -> torch.device:
     """The device ``train.device = name`` means here: "auto" is CUDA when present, else CPU; a CUDA device always
     carries its index ("cuda" is "cuda:N" with N the current device), so that tensors placed on it compare equal
-    to the device. ``cuda_*`` stand in for what torch reports (tests)."""
+    to the device. ``key`` names the option in errors (``--device`` on the command line); ``cuda_*`` stand in for
+    what torch reports (tests)."""
     available = torch.cuda.is_available() if cuda_available is None else cuda_available
     if name == "auto":
         name = "cuda" if available else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"train.device {name!r} is not a device name") from None
+        raise ConfigError(f"{key} {name!r} is not a device name") from None
     if device.type != "cuda":
         return device
     if not available:
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available here")
+        raise ConfigError(f"{key} is {name!r} but CUDA is not available here")
     count = torch.cuda.device_count() if cuda_count is None else cuda_count
     if device.index is None:
         return torch.device("cuda", torch.cuda.current_device() if cuda_current is None else cuda_current)
     if device.index >= count:
-        raise ConfigError(f"train.device is {name!r} but this machine has {count} CUDA device(s)")
+        raise ConfigError(f"{key} is {name!r} but this machine has {count} CUDA device(s)")
     return device
 
 
