@@ -77,7 +77,7 @@ def test_compare_only(runs, capsys, tmp_path):
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["study", "wifi", "--device", "cpu"], "has no option --device"),
-    (["analyze", "x", "--threads", "0"], "--threads must be >= 1"),
+    (["analyze", "x", "--threads", "0"], "--threads must be in [1, 2147483647], got '0'"),
     (["analyze", "x", "--device", "tpu"], "not a device name"),
 ])  # fmt: skip
 def test_flag_errors_are_one_line(capsys, argv, needle):

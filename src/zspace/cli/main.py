@@ -493,11 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             _tell_other_processes("a bad command line (see its usage message)")
         raise
     args.argv = argv
-    if getattr(args, "threads", None) is not None:
-        if args.threads < 1:
-            print(f"zspace: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-            _tell_other_processes(f"--threads must be >= 1, got {args.threads}")
-            return 2
+    if getattr(args, "threads", None) is not None:  # >= 1 by its declaration (THREADS)
         from zspace.io.limits import set_thread_budget, usable_threads
 
         args.threads, note = usable_threads(args.threads)
