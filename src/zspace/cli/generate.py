@@ -23,7 +23,7 @@ from zspace.errors import ConfigError, DataError
 log = logging.getLogger("zspace")
 
 SAMPLER_NAMES = ("normal", "gaussian", "gmm")
-Count = Annotated[int, Range(1, 2**31 - 1)]  # --n, --ncols, --steps, --pairs, --real, --components
+Count = Annotated[int, Range(1, None)]  # --n, --ncols, --steps, ...: the upper bound is the memory check's
 WITH_MODEL = "run folder, or a latents folder with a model (zspace embed --model)"
 
 

@@ -288,7 +288,9 @@ def check_shapes(lat: Latents, what: str) -> None:
     """z is (N >= 1, D >= 1) numeric; mu/logvar match it; per-row arrays (index too, when given) have N rows."""
     z = lat.z
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1 or z.dtype.kind not in REAL:
-        raise DataError(f"{what}: z must be a real (n_samples >= 1, z_dim >= 1) array, got {z.shape} {z.dtype}")
+        raise DataError(
+            f"{what}: z must be a numeric (n_samples >= 1, z_dim >= 1) array of real numbers, got {z.shape} {z.dtype}"
+        )
     for name in ("mu", "logvar"):
         a = getattr(lat, name)
         if a is not None and a.dtype.kind not in REAL:
